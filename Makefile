@@ -1,0 +1,63 @@
+# ECAP — every entry point a user or CI needs. Run `make help` for the list.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ECAP := $(BIN)/ecap
+DEMO_RATE ?= 500
+DEMO_SECONDS ?= 60
+
+.PHONY: help venv install lint format test test-unit test-integration demo up down status clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install ECAP with its dev tools
+
+install: venv
+
+lint: venv ## ruff + mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: venv ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: venv ## Unit and integration tests (starts its own brokers; uses ECAP_POSTGRES_DSN/ECAP_REDIS_URL if set)
+	$(BIN)/pytest -q tests
+
+test-unit: venv ## Unit tests only (no services)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: venv ## Integration tests only
+	$(BIN)/pytest -q tests/integration
+
+up: venv ## Start the embedded broker, PostgreSQL and Redis
+	$(ECAP) up
+
+down: venv ## Stop the embedded stack
+	$(ECAP) down
+
+status: venv ## Show the embedded stack
+	$(ECAP) status
+
+demo: venv ## Embedded stack + topics + about a minute of generated traffic, then counts per topic
+	$(ECAP) up
+	$(ECAP) topics create
+	$(ECAP) generate stream --rate $(DEMO_RATE) --duration $(DEMO_SECONDS) --start now --seed 7
+	$(ECAP) topics list
+	@echo
+	@echo "The embedded stack is still running: 'make status' shows it, 'make down' stops it."
+
+clean: ## Remove caches (keeps .venv and .ecap)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

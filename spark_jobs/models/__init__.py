@@ -1,0 +1,1 @@
+"""Pure customer models (RFM, CLV): numbers in, numbers out, no I/O."""

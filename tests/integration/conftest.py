@@ -1,0 +1,56 @@
+"""Real services for integration tests.
+
+A broker is always a fresh embedded Tansu on a free port (it is memory-only and starts
+in milliseconds). PostgreSQL and Redis are the servers named by ``ECAP_POSTGRES_DSN`` and
+``ECAP_REDIS_URL`` when set (as in CI), otherwise embedded ones under a temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ecap.embedded import broker, postgres, redis
+from ecap.embedded.process import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh embedded broker for the test session."""
+    entry = broker.start("127.0.0.1", free_port(), tmp_path_factory.mktemp("kafka"))
+    yield str(entry["address"])
+    broker.stop(entry)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("ECAP_POSTGRES_DSN")
+    if configured:
+        yield configured
+        return
+    entry = postgres.start(tmp_path_factory.mktemp("pg"))
+    yield str(entry["address"])
+    postgres.stop(entry)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("ECAP_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    entry = redis.start(tmp_path_factory.mktemp("redis"))
+    yield str(entry["address"])
+    redis.stop(entry)

@@ -1,0 +1,35 @@
+"""The topic catalog matches DESIGN.md's data contracts."""
+
+from __future__ import annotations
+
+from ecap.topics import BY_NAME, CATALOG, SOURCE_TOPICS, dlq
+
+DAY = 86_400_000
+
+
+def test_catalog_as_designed() -> None:
+    got = {
+        s.name: (s.partitions, s.config()["retention.ms"], s.cleanup, s.compression)
+        for s in CATALOG
+        if not s.name.endswith(".dlq")
+    }
+    assert got == {
+        "transactions": (6, str(7 * DAY), "delete", "lz4"),
+        "user-events": (12, str(3 * DAY), "delete", "lz4"),
+        "product-updates": (3, str(30 * DAY), "compact", "gzip"),
+        "customers": (3, "-1", "compact", "gzip"),
+        "fraud-alerts": (2, str(90 * DAY), "delete", "gzip"),
+        "fraud-rules": (1, "-1", "compact", "gzip"),
+        "fraud-labels": (2, str(90 * DAY), "delete", "gzip"),
+        "fraud-feedback": (2, str(90 * DAY), "delete", "gzip"),
+        "analytics-results": (4, str(14 * DAY), "delete", "gzip"),
+    }
+
+
+def test_every_source_topic_has_a_dead_letter_topic() -> None:
+    assert [dlq(t) in BY_NAME for t in SOURCE_TOPICS] == [True] * 4
+    assert dlq("transactions") == "transactions.dlq"
+
+
+def test_names_are_unique() -> None:
+    assert len(BY_NAME) == len(CATALOG)
