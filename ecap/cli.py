@@ -77,13 +77,14 @@ def worker(
     """Run a stream worker in the foreground. Start more instances to share partitions."""
     if name not in faust_app.WORKERS:
         raise _fail(f"unknown worker {name!r}; choose one of {', '.join(faust_app.WORKERS)}")
-    module = importlib.import_module(faust_app.WORKERS[name][0])
+    modules = [importlib.import_module(m) for m in faust_app.WORKERS[name][0]]
     spec = faust_app.worker_spec(name, instance, web_port)
     try:
         stream_app = faust_app.create_app(spec)
     except services.ServiceUnavailable as exc:
         raise _fail(str(exc)) from exc
-    module.build(stream_app, spec)
+    for module in modules:
+        module.build(stream_app, spec)
     console.print(f"worker {name}-{instance}: state in {spec.datadir}, views at {spec.url}")
     faust_app.run(stream_app, log_level)
 

@@ -33,12 +33,13 @@ class WorkerSpec:
         return f"http://{self.web_host}:{self.web_port}"
 
 
-WORKERS: dict[str, tuple[str, int]] = {
-    "transactions": ("agents.transactions", 0),
-    "user-events": ("agents.user_events", 10),
-    "alerts": ("agents.alerts_sink", 20),
+WORKERS: dict[str, tuple[tuple[str, ...], int]] = {
+    "transactions": (("agents.transactions", "agents.sales_kpis"), 0),
+    "user-events": (("agents.user_events",), 10),
+    "alerts": (("agents.alerts_sink",), 20),
 }
-"""Worker name -> (module with ``build(app, spec)``, web port offset from the base port)."""
+"""Worker name -> (modules whose ``build(app, spec)`` add agents, tables and views; web
+port offset from the base port). One worker process consumes one input topic."""
 
 
 def worker_spec(
