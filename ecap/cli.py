@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from ecap import faust_app, services
 from ecap.embedded import stack
@@ -118,7 +118,14 @@ def topics_list(
         names += sorted(set(client.list_topics(timeout=10).topics) - set(names))
     infos = {info.name: info for info in admin.describe_topics(client, names)}
     counts = offsets.record_counts(bootstrap, names)
-    table = Table("topic", "partitions", "cleanup", "retention", "compression", "records")
+    table = Table(
+        Column("topic", no_wrap=True),
+        "partitions",
+        "cleanup",
+        "retention",
+        "compression",
+        "records",
+    )
     for name in names:
         info = infos.get(name)
         if info is None:
