@@ -45,19 +45,22 @@ test-integration: venv ## Integration tests only
 up: venv ## Start the embedded broker, PostgreSQL and Redis
 	$(ECAP) up
 
-down: venv ## Stop the embedded stack
+down: venv ## Stop the workers and the embedded stack
+	-$(ECAP) workers stop
 	$(ECAP) down
 
 status: venv ## Show the embedded stack
 	$(ECAP) status
 
-demo: venv ## Embedded stack + topics + about a minute of generated traffic, then counts per topic
+demo: venv ## Embedded stack, topics, the stream workers and a minute of traffic; prints the live views
 	$(ECAP) up
 	$(ECAP) topics create
+	$(ECAP) workers start transactions user-events
 	$(ECAP) generate stream --rate $(DEMO_RATE) --duration $(DEMO_SECONDS) --start now --seed 7
 	$(ECAP) topics list
+	$(ECAP) workers status
 	@echo
-	@echo "The embedded stack is still running: 'make status' shows it, 'make down' stops it."
+	@echo "Live views: the URLs above (docs/api-live.md). 'ecap workers stop' stops the workers, 'make down' the stack."
 
 clean: ## Remove caches (keeps .venv and .ecap)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

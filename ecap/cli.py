@@ -11,9 +11,11 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from ecap import faust_app, services
+from ecap.db.cli import app as db_app
 from ecap.embedded import stack
 from ecap.embedded.process import StartError
 from ecap.events import json_schemas
+from ecap.fraudops.cli import cases_app, evaluate_app, rules_app
 from ecap.generator.cli import app as generate_app
 from ecap.kafka import admin, offsets
 from ecap.settings import get_settings
@@ -27,6 +29,10 @@ schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(generate_app, name="generate", help="Generate realistic shop data.")
+app.add_typer(db_app, name="db")
+app.add_typer(rules_app, name="rules")
+app.add_typer(cases_app, name="cases")
+app.add_typer(evaluate_app, name="evaluate")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -155,6 +161,52 @@ def schemas_export(directory: Path = typer.Argument(..., help="Folder to write i
         path = directory / f"{name}.v1.schema.json"
         path.write_text(json.dumps(schema, indent=2) + "\n")
         console.print(f"  wrote {path}")
+
+
+# ---------------------------------------------------------------------- background workers
+
+workers_app = typer.Typer(help="Run stream workers in the background.", no_args_is_help=True)
+app.add_typer(workers_app, name="workers")
+
+
+@workers_app.command("start")
+def workers_start(
+    names: list[str] = typer.Argument(None, help="Workers to start (default: all)."),
+    instances: int = typer.Option(1, min=1, help="Processes of each worker."),
+) -> None:
+    """Start workers in the background (logs under ECAP_HOME/logs); prints their views."""
+    from ecap import workers_launcher
+
+    for name in names or list(faust_app.WORKERS):
+        for instance in range(instances):
+            try:
+                started = workers_launcher.start(name, instance)
+            except ValueError as exc:
+                raise _fail(str(exc)) from exc
+            console.print(f"  {name}-{instance} (pid {started.pid}), log {started.log}")
+            for url in started.views():
+                console.print(f"      {url}", highlight=False)
+
+
+@workers_app.command("stop")
+def workers_stop() -> None:
+    """Stop the workers started by 'ecap workers start'."""
+    from ecap import workers_launcher
+
+    for stopped in workers_launcher.stop():
+        console.print(f"  {stopped.name}-{stopped.instance} stopped (pid {stopped.pid})")
+
+
+@workers_app.command("status")
+def workers_status() -> None:
+    """Show the background workers and their web views."""
+    from ecap import workers_launcher
+
+    for worker in workers_launcher.status():
+        state = "[green]running[/]" if worker.running else "[red]stopped[/]"
+        console.print(f"  {worker.name}-{worker.instance} {state}, log {worker.log}")
+        for url in worker.views() if worker.running else []:
+            console.print(f"      {url}", highlight=False)
 
 
 def main() -> None:

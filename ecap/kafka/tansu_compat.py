@@ -32,6 +32,16 @@ per ListOffsets call, which Tansu holds for ``_FETCH_MAX_WAIT_MS`` when nothing 
 
 Only aiokafka is patched: confluent-kafka readers find the end their own way (consume to
 partition EOF, then read the cached watermark).
+
+**Second workaround: the fetch wait.** A Fetch that finds nothing new is held by Tansu for
+a fixed share of its ``max_wait_time`` even when records arrive meanwhile (measured: a
+record produced into a partition being waited on is delivered up to ~0.7 s late with the
+1.5 s wait Faust hard-codes for its consumer, at most ~50 ms late with 100 ms); Kafka
+answers as soon as ``min_bytes`` is there. So a sparse stream (a few records per partition
+per second, e.g. ``transactions`` at 2,000 events/s overall) reaches Faust agents up to
+~0.7 s late. :func:`install` therefore also caps every aiokafka consumer's
+``fetch_max_wait_ms`` at :data:`FETCH_WAIT_CAP_MS`; an idle consumer then asks about
+ten times a second instead of once.
 """
 
 from __future__ import annotations
@@ -62,7 +72,11 @@ _FETCH_MAX_WAIT_MS = 100
 """Tansu answers a Fetch with ``max_wait_time=0`` with no partitions at all, so wait a
 little; it waits this long (even with ``min_bytes=0``) only when nothing follows the offset."""
 
+FETCH_WAIT_CAP_MS = 100
+"""Longest ``fetch_max_wait_ms`` an aiokafka consumer gets while the workaround is on."""
+
 _original: ProcOffsetRequest | None = None
+_original_fetcher_init: Callable[..., None] | None = None
 
 
 class FetchLeftOutPartitionError(kafka_errors.KafkaError):
@@ -72,8 +86,9 @@ class FetchLeftOutPartitionError(kafka_errors.KafkaError):
 
 
 def install() -> None:
-    """Make every aiokafka consumer in this process see true end offsets. Idempotent."""
-    global _original
+    """Make every aiokafka consumer in this process see true end offsets and wait at most
+    :data:`FETCH_WAIT_CAP_MS` per fetch. Idempotent."""
+    global _original, _original_fetcher_init
     if _original is not None:
         return
     if not hasattr(Fetcher, "_proc_offset_request"):
@@ -83,21 +98,37 @@ def install() -> None:
         )
     _original = Fetcher._proc_offset_request
     Fetcher._proc_offset_request = _proc_offset_request_to_true_end
-    logger.info("Tansu ListOffsets workaround installed: end offsets are read by Fetch")
+    _original_fetcher_init = Fetcher.__init__
+    Fetcher.__init__ = _fetcher_init_with_capped_wait
+    logger.info(
+        "Tansu workarounds installed: end offsets are read by Fetch, fetch waits capped at %d ms",
+        FETCH_WAIT_CAP_MS,
+    )
 
 
 def uninstall() -> None:
-    """Restore aiokafka's own ListOffsets handling. Idempotent."""
-    global _original
+    """Restore aiokafka's own ListOffsets handling and fetch waits. Idempotent."""
+    global _original, _original_fetcher_init
     if _original is None:
         return
     Fetcher._proc_offset_request = _original
     _original = None
+    if _original_fetcher_init is not None:
+        Fetcher.__init__ = _original_fetcher_init
+        _original_fetcher_init = None
 
 
 def is_installed() -> bool:
     """Whether :func:`install` is in effect."""
     return _original is not None
+
+
+def _fetcher_init_with_capped_wait(self: Fetcher, *args: Any, **kwargs: Any) -> None:
+    """aiokafka's ``Fetcher.__init__`` with ``fetch_max_wait_ms`` capped."""
+    assert _original_fetcher_init is not None, "tansu_compat patch called while not installed"
+    wait = kwargs.get("fetch_max_wait_ms", FETCH_WAIT_CAP_MS)
+    kwargs["fetch_max_wait_ms"] = min(int(wait), FETCH_WAIT_CAP_MS)
+    _original_fetcher_init(self, *args, **kwargs)
 
 
 async def _proc_offset_request_to_true_end(

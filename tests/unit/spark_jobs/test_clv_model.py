@@ -154,3 +154,17 @@ def test_summary_monetary_value_excludes_the_first_purchase(summary: pd.DataFram
 def test_summary_in_weeks() -> None:
     weekly = clv.summary_from_orders(ORDERS, "2024-01-31", period_days=7)
     assert np.allclose(weekly.loc["a", ["recency", "T"]].tolist(), [10 / 7, 30 / 7])
+
+
+def test_gamma_gamma_recovers_the_parameters_of_spends_in_the_hundreds() -> None:
+    # Mean spends around 100 (euros, not CDNOW's dollars around 35): a start that ignores
+    # the scale of the money used to end on a ridge with p in the hundreds of thousands.
+    rng = np.random.default_rng(11)
+    n = 20_000
+    nu = rng.gamma(4.0, 1 / 30.0, n)  # q = 4, v = 30
+    repeats = 1 + rng.poisson(3.0, n)
+    spends = [rng.gamma(6.0, 1 / nu_i, x).mean() for nu_i, x in zip(nu, repeats, strict=True)]
+    fitted = clv.fit_gamma_gamma(repeats, spends)
+    assert fitted.p == pytest.approx(6.0, rel=0.1)
+    assert fitted.q == pytest.approx(4.0, rel=0.1)
+    assert fitted.v == pytest.approx(30.0, rel=0.15)

@@ -1,0 +1,174 @@
+"""Sales KPIs in the transactions worker, beside the fraud agent, at a small cost.
+
+It reads ``transactions`` with its own agent (Faust hands each record to both agents of
+the process; the fraud agent's decoding cannot be shared) and per batch:
+
+1. **skips** records the ledger already holds (see ``ecap.kpis.ledger``);
+2. **decodes** each record once; a record that is not a valid transaction is left to the
+   fraud agent, which dead-letters it (``ecap_events_total{outcome="skipped"}`` here);
+3. **counts** it into the partition's delta in memory (``ecap.kpis.sales``); a valid
+   transaction in a currency with no fixed rate goes to ``transactions.dlq`` (stage
+   ``process``), since its revenue cannot be reported;
+4. folds and sends **one ledger record per batch** (``tables.kpi_windows``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from faust.types import TP, EventT
+from mode.types.signals import BaseSignalT
+from pydantic import ValidationError
+
+from ecap import metrics
+from ecap.deadletter import dead_letter, worker_id
+from ecap.events import MAX_RECORD_BYTES, FailureStage, Transaction
+from ecap.faust_app import WorkerSpec
+from ecap.kafka.batches import batches
+from ecap.kpis import sales
+from ecap.kpis.ledger import Delta
+from ecap.kpis.money import UnknownCurrency
+from ecap.topics import BY_NAME, TRANSACTIONS, dlq
+from tables.kpi_windows import TICK_S, KpiLedger, on_revoked
+from web import live
+
+logger = logging.getLogger(__name__)
+
+TAKE_MAX = 2000
+TAKE_WITHIN_S = 0.01
+"""Longest wait for a batch to fill: part of the KPI freshness."""
+
+
+class SalesKpisWorker:
+    """The sales agent's batch step and its ledger."""
+
+    def __init__(self, app: faust.App, worker: str) -> None:
+        self.worker = worker
+        self.kpis = KpiLedger(
+            app,
+            family="sales",
+            source=TRANSACTIONS,
+            ledger=sales.new_ledger(BY_NAME[TRANSACTIONS].partitions),
+            results=sales.results,
+        )
+        self.dead_topic = app.topic(dlq(TRANSACTIONS), key_serializer="raw", value_serializer="raw")
+        self.rate = metrics.RateMeter(metrics.EVENTS_PER_SECOND.labels(TRANSACTIONS))
+        self._processed = metrics.EVENTS.labels(TRANSACTIONS, "processed")
+        self._skipped = metrics.EVENTS.labels(TRANSACTIONS, "skipped")
+        self._duplicates = metrics.EVENTS.labels(TRANSACTIONS, "duplicate")
+        self._expired = metrics.EVENTS.labels(TRANSACTIONS, "expired")
+        self._late = metrics.LATE_EVENTS.labels("sales")
+        self._latency = metrics.PROCESSING_LATENCY.labels(TRANSACTIONS)
+
+    async def consume(self, stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream, TAKE_MAX, TAKE_WITHIN_S):
+            try:
+                await self.process(events)
+            except Exception:
+                # Counted in this worker's views, maybe missing from the ledger topic.
+                metrics.EVENTS.labels(TRANSACTIONS, "failed").inc(len(events))
+                logger.exception("a batch of %d records failed; the worker goes on", len(events))
+
+    async def process(self, events: Sequence[EventT]) -> None:
+        arrived_ms = int(time.time() * 1000)
+        self.rate.add(len(events))
+        by_partition: dict[int, list[EventT]] = {}
+        for event in events:
+            by_partition.setdefault(event.message.partition, []).append(event)
+        await self.kpis.prepare(by_partition)
+        ledger = self.kpis.ledger
+        deltas: list[Delta] = []
+        unconvertible: list[tuple[EventT, str]] = []
+        times: list[int] = []
+        for partition, partition_events in by_partition.items():
+            delta: Delta | None = None
+            for event in partition_events:
+                offset = event.message.offset
+                if ledger.is_applied(partition, offset):
+                    self._duplicates.inc()
+                    continue
+                if delta is None:
+                    delta = Delta(partition, offset, offset, arrived_ms)
+                delta.last = offset
+                raw = event.value or b""
+                try:
+                    if len(raw) > MAX_RECORD_BYTES:
+                        raise ValueError("oversized")
+                    tx = Transaction.model_validate_json(raw)
+                except (ValidationError, ValueError):
+                    self._skipped.inc()
+                    continue
+                try:
+                    sales.add(delta, ledger, tx)
+                except UnknownCurrency as exc:
+                    unconvertible.append((event, str(exc)))
+                    continue
+                times.append(sales.event_ms(tx))
+            if delta is not None:
+                deltas.append(delta)
+        for event, error in unconvertible:
+            await self._dead_letter(event, error)
+        for delta in deltas:
+            late = sum(delta.late.values())
+            if late:
+                self._late.inc(late)
+            if delta.expired:
+                self._expired.inc(delta.expired)
+        await self.kpis.write(deltas)
+        self._processed.inc(len(times))
+        now = time.time()
+        for at in times:
+            self._latency.observe(now - at / 1000)
+
+    async def _dead_letter(self, event: EventT, error: str) -> None:
+        message = event.message
+        metrics.DEAD_LETTERS.labels(TRANSACTIONS, FailureStage.PROCESS.value).inc()
+        metrics.EVENTS.labels(TRANSACTIONS, "dead_letter").inc()
+        await self.dead_topic.send(
+            key=message.key,
+            value=dead_letter(
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                key=message.key,
+                value=message.value,
+                error=error,
+                stage=FailureStage.PROCESS,
+                worker=self.worker,
+            ),
+            force=True,
+        )
+
+
+def build(app: faust.App, spec: WorkerSpec) -> None:
+    """Add the sales KPI agent, its ledger reader, its timer and the live views."""
+    worker = SalesKpisWorker(app, worker_id(spec.name, spec.instance))
+    source = app.topic(TRANSACTIONS, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source, name="sales-kpis")
+    async def count_sales(stream: faust.StreamT[bytes]) -> None:
+        await worker.consume(stream)
+
+    @app.task
+    async def follow_sales_ledger() -> None:
+        await worker.kpis.follow()
+
+    @app.timer(TICK_S)
+    async def sales_tick() -> None:
+        await worker.kpis.tick()
+        worker.rate.update()
+
+    @app.on_partitions_revoked.connect
+    def on_sales_revoked(
+        sender: Any, /, *args: Any, signal: BaseSignalT[Any], **kwargs: Any
+    ) -> None:
+        revoked: set[TP] = args[0]
+        on_revoked(worker.kpis, revoked)
+
+    live.sales_views(app, worker.kpis)
+    live.risk_view(app, spec)
+    live.common_views(app, spec, worker.kpis)

@@ -1,0 +1,299 @@
+"""``ecap rules``, ``ecap cases`` and ``ecap evaluate``: the typer sub-apps the main CLI mounts.
+
+See docs/fraud-ops.md for the workflow: push rules, investigate cases, record verdicts,
+evaluate against the generator's labels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from confluent_kafka import KafkaException, Producer
+from rich.console import Console
+from rich.table import Table
+
+from ecap import db, services
+from ecap.db import cases
+from ecap.events import encode
+from ecap.fraud.rules import RuleSet
+from ecap.fraudops import evaluate as evaluation
+from ecap.fraudops import rulebook
+from ecap.fraudops.feedback import FraudFeedback, Verdict
+from ecap.topics import FRAUD_FEEDBACK
+
+rules_app = typer.Typer(help="The live fraud rule set (topic fraud-rules).", no_args_is_help=True)
+cases_app = typer.Typer(help="Fraud cases in PostgreSQL and verdicts.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Measure detection quality.", no_args_is_help=True)
+
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _bootstrap() -> str:
+    try:
+        return services.kafka().address
+    except services.ServiceUnavailable as exc:
+        fail(str(exc))
+
+
+def _dsn() -> str:
+    try:
+        return db.dsn()
+    except services.ServiceUnavailable as exc:
+        fail(str(exc))
+
+
+# ---------------------------------------------------------------------- rules
+
+
+def _live(bootstrap: str) -> rulebook.LiveRules:
+    try:
+        return rulebook.latest(bootstrap)
+    except (rulebook.RuleSetError, KafkaException) as exc:
+        fail(str(exc))
+
+
+def _push(bootstrap: str, ruleset: RuleSet, live: rulebook.LiveRules) -> None:
+    running = live.effective().version
+    if live.ruleset is not None and ruleset.version <= running:
+        fail(
+            f"rule set version {ruleset.version} is not newer than the live version {running}; "
+            f'set "version": {running + 1} or higher'
+        )
+    try:
+        offset = rulebook.push(bootstrap, ruleset)
+    except rulebook.RuleSetError as exc:
+        fail(str(exc))
+    enabled = sum(rule.enabled for rule in ruleset.rules)
+    console.print(
+        f"pushed rule set version {ruleset.version} ({enabled} of {len(ruleset.rules)} rules "
+        f"enabled) to fraud-rules at offset {offset}; running workers switch within a second"
+    )
+
+
+@rules_app.command("push")
+def rules_push(
+    file: Path = typer.Argument(..., help="Rule set JSON (see ecap/fraud/default_rules.json)."),
+) -> None:
+    """Validate a rule set file and make it the live rule set."""
+    try:
+        ruleset = rulebook.read_file(file)
+    except rulebook.RuleSetError as exc:
+        fail(str(exc))
+    bootstrap = _bootstrap()
+    _push(bootstrap, ruleset, _live(bootstrap))
+
+
+@rules_app.command("list")
+def rules_list() -> None:
+    """Show the live rule set (or the shipped defaults when none was pushed)."""
+    live = _live(_bootstrap())
+    ruleset = live.effective()
+    origin = (
+        f"fraud-rules offset {live.offset}"
+        if live.ruleset is not None
+        else "shipped defaults (nothing pushed yet)"
+    )
+    table = Table(
+        title=f"rule set version {ruleset.version}: {origin}; alert at score "
+        f">= {ruleset.threshold}",
+        header_style="bold",
+    )
+    for name in ("id", "weight", "enabled", "description"):
+        table.add_column(name, justify="right" if name == "weight" else "left")
+    for rule in ruleset.rules:
+        table.add_row(
+            rule.id,
+            f"{rule.weight:.2f}",
+            "yes" if rule.enabled else "[red]no[/]",
+            rule.description,
+        )
+    console.print(table)
+    for offset, error in live.rejected:
+        err.print(f"[yellow]refused by the workers:[/] offset {offset}: {error}")
+
+
+@rules_app.command("disable")
+def rules_disable(rule_id: str = typer.Argument(..., help="Id of the rule to switch off.")) -> None:
+    """Publish a copy of the live rule set with one rule disabled (version + 1)."""
+    bootstrap = _bootstrap()
+    live = _live(bootstrap)
+    current = live.effective()
+    try:
+        ruleset = current.disable(rule_id)
+    except KeyError:
+        known = ", ".join(rule.id for rule in current.rules)
+        fail(f"no rule {rule_id!r} in rule set version {current.version}; rules: {known}")
+    _push(bootstrap, ruleset, live)
+
+
+# ---------------------------------------------------------------------- cases
+
+
+async def _list_cases(dsn: str, status: str | None, priority: str | None, limit: int) -> None:
+    conn = await db.connect(dsn)
+    try:
+        await cases.check_schema(conn)
+        rows = await cases.list_cases(conn, status=status, priority=priority, limit=limit)
+        totals = await cases.count_by_status(conn)
+    finally:
+        await conn.close()
+    table = Table(header_style="bold")
+    for name in ("case", "priority", "score", "user", "merchant", "amount", "reasons", "status"):
+        table.add_column(name, justify="right" if name in ("case", "score", "amount") else "left")
+    for case in rows:
+        table.add_row(
+            str(case.case_id),
+            case.priority,
+            f"{case.score:.2f}",
+            case.user_id,
+            case.merchant_id,
+            f"{case.amount} {case.currency}",
+            ", ".join(str(reason["code"]) for reason in case.reasons[:3]),
+            case.status,
+        )
+    console.print(table)
+    summary = ", ".join(f"{n:,} {s}" for s, n in sorted(totals.items())) or "no cases yet"
+    console.print(f"{len(rows)} shown; {summary}")
+
+
+@cases_app.command("list")
+def cases_list(
+    status: str = typer.Option("open", help="open, confirmed, false_positive or all."),
+    priority: str | None = typer.Option(None, help="CRITICAL, HIGH, MEDIUM or LOW."),
+    limit: int = typer.Option(20, min=1, max=10_000),
+) -> None:
+    """Show cases, highest priority first."""
+    if status not in ("open", "confirmed", "false_positive", "all"):
+        fail(f"unknown status {status!r}; use open, confirmed, false_positive or all")
+    wanted = None if status == "all" else status
+    try:
+        asyncio.run(_list_cases(_dsn(), wanted, priority, limit))
+    except (db.DatabaseUnavailable, cases.SchemaMissing) as exc:
+        fail(str(exc))
+
+
+def publish_feedback(bootstrap: str, feedback: FraudFeedback, timeout: float = 15.0) -> None:
+    """Send a verdict to ``fraud-feedback`` and wait for the broker's acknowledgement."""
+    errors: list[str] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
+    producer.produce(
+        FRAUD_FEEDBACK,
+        key=feedback.transaction_id.encode(),
+        value=encode(feedback),
+        on_delivery=lambda error, _: errors.append(str(error)) if error else None,
+    )
+    if producer.flush(timeout) or errors:
+        reason = errors[0] if errors else f"no acknowledgement within {timeout} s"
+        raise KafkaException(reason)
+
+
+async def _verdict(
+    dsn: str, bootstrap: str, case_id: int, verdict: Verdict, note: str | None
+) -> None:
+    conn = await db.connect(dsn)
+    try:
+        await cases.check_schema(conn)
+        recorded = await cases.record_verdict(
+            conn, case_id, verdict, note=note, decided_by=getpass.getuser()
+        )
+        try:
+            publish_feedback(bootstrap, recorded.feedback)
+        except KafkaException as exc:
+            fail(
+                f"verdict stored on case {case_id}, but {FRAUD_FEEDBACK} did not take it "
+                f"({exc}); run the same command again to publish it"
+            )
+        await cases.mark_published(conn, recorded.verdict_id)
+    finally:
+        await conn.close()
+    was = f" (was {recorded.previous_status})" if recorded.previous_status != "open" else ""
+    console.print(
+        f"case {case_id}: {verdict.value}{was}; published to {FRAUD_FEEDBACK} for the "
+        "detectors to learn"
+    )
+
+
+@cases_app.command("verdict")
+def cases_verdict(
+    case_id: int = typer.Argument(..., min=1, help="Case number from 'ecap cases list'."),
+    confirmed: bool = typer.Option(False, "--confirmed", help="The alert was fraud."),
+    false_positive: bool = typer.Option(False, "--false-positive", help="It was not fraud."),
+    note: str | None = typer.Option(None, "--note", help="Why (kept with the verdict)."),
+) -> None:
+    """Record an investigator's verdict and publish it to the detectors."""
+    if confirmed == false_positive:
+        fail("give exactly one of --confirmed or --false-positive")
+    verdict = Verdict.CONFIRMED if confirmed else Verdict.FALSE_POSITIVE
+    try:
+        asyncio.run(_verdict(_dsn(), _bootstrap(), case_id, verdict, note))
+    except (db.DatabaseUnavailable, cases.SchemaMissing, cases.CaseNotFound) as exc:
+        fail(str(exc))
+
+
+# ---------------------------------------------------------------------- evaluate
+
+
+@evaluate_app.command("fraud")
+def evaluate_fraud(
+    labels_file: Path | None = typer.Option(
+        None, "--labels-file", help="Labels as JSON lines (default: the fraud-labels topic)."
+    ),
+    alerts_from: str = typer.Option(
+        "topic", "--alerts-from", help="'topic' (fraud-alerts) or 'postgres' (the cases)."
+    ),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the figures here."),
+) -> None:
+    """Precision, recall, F1, PR-AUC and latency of the alerts against the labels."""
+    if alerts_from not in ("topic", "postgres"):
+        fail(f"--alerts-from {alerts_from!r}: use 'topic' or 'postgres'")
+    bootstrap = _bootstrap()
+    try:
+        with err.status("reading labels, alerts and transaction ids"):
+            if labels_file is not None:
+                labels = evaluation.labels_from_file(labels_file)
+                labels_source = str(labels_file)
+            else:
+                labels = evaluation.labels_from_topic(bootstrap)
+                labels_source = "topic fraud-labels"
+            if alerts_from == "postgres":
+                alerts = asyncio.run(evaluation.alerts_from_postgres(_dsn()))
+            else:
+                alerts = evaluation.alerts_from_topic(bootstrap)
+            inputs = evaluation.Inputs(
+                alerts,
+                labels,
+                evaluation.transaction_ids(bootstrap),
+                {"labels_from": labels_source, "alerts_from": alerts_from},
+                evaluation.unprocessed(bootstrap),
+            )
+    except (evaluation.EvaluationError, db.DatabaseUnavailable, KafkaException) as exc:
+        fail(str(exc))
+    if not labels:
+        fail(
+            "no fraud labels found; generate traffic with 'ecap generate stream --fraud-rate 0.01'"
+        )
+    result = evaluation.evaluate(inputs)
+    console.print(evaluation.table(result))
+    console.print(evaluation.latency_line(result))
+    if inputs.unprocessed:
+        err.print(
+            f"[yellow]warning:[/] the transactions worker has {inputs.unprocessed:,} records "
+            "left to process; recall may be understated until it catches up"
+        )
+    console.print(
+        f"{len(inputs.transaction_ids):,} transactions, {len(labels):,} labelled frauds, "
+        f"{len(alerts):,} alerts ({alerts_from}); PR-AUC from {result.overall.pr_auc_scores}"
+    )
+    if json_path is not None:
+        evaluation.write_json(result, json_path)
+        console.print(f"wrote {json_path}")

@@ -1,0 +1,80 @@
+"""The Prometheus metrics every ECAP worker exports on ``/metrics/`` (one registry).
+
+Defined once here so that every worker, whatever its agents, reports under the same
+names and labels; ``/metrics/`` (``web.live``) serves the process-wide default registry.
+Rates (events/s, alerts/s) are ``rate()`` of the ``_total`` counters; the
+``ecap_events_per_second`` gauge gives the same for a reader without Prometheus.
+The fraud worker's alerts are meant to count in :data:`ALERTS`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from prometheus_client import Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+EVENTS = Counter(
+    "ecap_events_total",
+    "Records taken from an input topic, by outcome: processed, dead_letter, duplicate "
+    "(already counted before a restart), skipped (left to another agent), expired "
+    "(older than the kept windows), failed (a batch that raised; logged).",
+    ["topic", "outcome"],
+)
+EVENTS_PER_SECOND = Gauge(
+    "ecap_events_per_second", "Records taken per second over the last seconds.", ["topic"]
+)
+PROCESSING_LATENCY = Histogram(
+    "ecap_processing_latency_seconds",
+    "Event time of a record to its effect being visible in the worker (KPIs folded).",
+    ["topic"],
+    buckets=LATENCY_BUCKETS,
+)
+CONSUMER_LAG = Gauge(
+    "ecap_consumer_lag",
+    "Records behind the end of an input partition held.",
+    ["topic", "partition"],
+)
+DEAD_LETTERS = Counter(
+    "ecap_dead_letters_total", "Records sent to a dead-letter topic, by stage.", ["topic", "stage"]
+)
+ALERTS = Counter("ecap_alerts_total", "Fraud alerts emitted, by priority.", ["priority"])
+LATE_EVENTS = Counter(
+    "ecap_kpi_late_events_total",
+    "Events counted into a KPI window after it had closed (published again).",
+    ["family"],
+)
+RESULTS_PUBLISHED = Counter(
+    "ecap_kpi_results_published_total", "Records sent to analytics-results.", ["family"]
+)
+WATERMARK_DELAY = Gauge(
+    "ecap_kpi_watermark_delay_seconds",
+    "Wall clock minus the KPI event-time watermark (how far window closing trails).",
+    ["family"],
+)
+
+
+class RateMeter:
+    """Events per second over a sliding span, fed with counts, read by a gauge."""
+
+    def __init__(self, gauge: Gauge, span_s: float = 5.0) -> None:
+        self.gauge = gauge
+        self.span_s = span_s
+        self._marks: deque[tuple[float, int]] = deque()
+        self._total = 0
+
+    def add(self, count: int) -> None:
+        self._total += count
+
+    def update(self, now: float | None = None) -> float:
+        """Record the running total now and set the gauge to the recent rate."""
+        now = time.monotonic() if now is None else now
+        self._marks.append((now, self._total))
+        while len(self._marks) > 1 and now - self._marks[0][0] > self.span_s:
+            self._marks.popleft()
+        first_at, first_total = self._marks[0]
+        rate = (self._total - first_total) / (now - first_at) if now > first_at else 0.0
+        self.gauge.set(rate)
+        return rate
