@@ -8,7 +8,8 @@ ECAP := $(BIN)/ecap
 DEMO_RATE ?= 500
 DEMO_SECONDS ?= 60
 
-.PHONY: help venv install lint format test test-unit test-integration demo up down status clean
+.PHONY: help venv install lint format test test-unit test-integration demo up down status clean \
+	spark-ingest spark-silver spark-rfm spark-clv spark-churn spark-cohorts spark-all lake-maintain
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -61,6 +62,30 @@ demo: venv ## Embedded stack, topics, the stream workers and a minute of traffic
 	$(ECAP) workers status
 	@echo
 	@echo "Live views: the URLs above (docs/api-live.md). 'ecap workers stop' stops the workers, 'make down' the stack."
+
+spark-ingest: venv ## Kafka topics -> Delta bronze tables (incremental, idempotent)
+	$(BIN)/python -m spark_jobs ingest
+
+spark-silver: venv ## Bronze -> silver orders (dedupe, refunds netted, one currency, margin)
+	$(BIN)/python -m spark_jobs silver
+
+spark-rfm: venv ## Gold RFM scores and segments (reads silver)
+	$(BIN)/python -m spark_jobs rfm
+
+spark-clv: venv ## Gold CLV: historical and BG/NBD + Gamma-Gamma (reads silver)
+	$(BIN)/python -m spark_jobs clv
+
+spark-churn: venv ## Gold churn model, metrics and scores (reads silver)
+	$(BIN)/python -m spark_jobs churn
+
+spark-cohorts: venv ## Gold cohort matrix and daily revenue (reads silver)
+	$(BIN)/python -m spark_jobs cohorts
+
+spark-all: venv ## ingest -> silver -> every gold job
+	$(BIN)/python -m spark_jobs all
+
+lake-maintain: venv ## Optimize (compact) and vacuum the Delta tables
+	$(BIN)/python -m spark_jobs maintain
 
 clean: ## Remove caches (keeps .venv and .ecap)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

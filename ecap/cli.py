@@ -20,6 +20,8 @@ from ecap.generator.cli import app as generate_app
 from ecap.kafka import admin, offsets
 from ecap.settings import get_settings
 from ecap.topics import CATALOG
+from spark_jobs.cli import app as spark_app
+from spark_jobs.cli import schedule as spark_schedule
 
 app = typer.Typer(
     help="ECAP: e-commerce analytics platform.", no_args_is_help=True, add_completion=False
@@ -33,6 +35,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(cases_app, name="cases")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(spark_app, name="spark", help="Batch jobs: topics into Delta Lake, RFM, CLV, churn.")
+app.command("schedule")(spark_schedule)
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
