@@ -91,10 +91,10 @@ def worker(
     spec = faust_app.worker_spec(name, instance, web_port)
     try:
         stream_app = faust_app.create_app(spec)
+        for module in modules:
+            module.build(stream_app, spec)
     except services.ServiceUnavailable as exc:
         raise _fail(str(exc)) from exc
-    for module in modules:
-        module.build(stream_app, spec)
     console.print(f"worker {name}-{instance}: state in {spec.datadir}, views at {spec.url}")
     faust_app.run(stream_app, log_level)
 

@@ -67,7 +67,18 @@ _BASE = (
 )
 
 CATALOG: tuple[TopicSpec, ...] = _BASE + tuple(
-    TopicSpec(dlq(name), 1, 30, "delete", "gzip", "source key", f"Dead letters of {name}.")
+    TopicSpec(
+        dlq(name),
+        1,
+        30,
+        "delete",
+        "gzip",
+        "source key",
+        f"Dead letters of {name}.",
+        # A dead letter carries the rejected record base64-encoded, so it can be larger
+        # than the 1 MB the source topic accepts.
+        {"max.message.bytes": str(4 * 1024 * 1024)},
+    )
     for name in SOURCE_TOPICS
 )
 """All topics, sources first, then outputs, then dead-letter topics."""

@@ -33,3 +33,7 @@ def test_every_source_topic_has_a_dead_letter_topic() -> None:
 
 def test_names_are_unique() -> None:
     assert len(BY_NAME) == len(CATALOG)
+
+
+def test_dead_letter_topics_accept_records_larger_than_their_source() -> None:
+    assert BY_NAME["transactions.dlq"].config()["max.message.bytes"] == "4194304"
