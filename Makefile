@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 ECAP := $(BIN)/ecap
 DEMO_RATE ?= 500
 DEMO_SECONDS ?= 60
+ORDERS ?=
+SPARK_ORDERS = $(if $(ORDERS),--orders $(ORDERS))
+RETENTION_HOURS ?= 168
 
 .PHONY: help venv install lint format test test-unit test-integration demo up down status clean \
 	spark-ingest spark-silver spark-rfm spark-clv spark-churn spark-cohorts spark-all lake-maintain
@@ -67,25 +70,25 @@ spark-ingest: venv ## Kafka topics -> Delta bronze tables (incremental, idempote
 	$(BIN)/python -m spark_jobs ingest
 
 spark-silver: venv ## Bronze -> silver orders (dedupe, refunds netted, one currency, margin)
-	$(BIN)/python -m spark_jobs silver
+	$(BIN)/python -m spark_jobs silver $(SPARK_ORDERS)
 
-spark-rfm: venv ## Gold RFM scores and segments (reads silver)
-	$(BIN)/python -m spark_jobs rfm
+spark-rfm: venv ## Gold RFM scores and segments (ORDERS=file.csv|.parquet: your own history)
+	$(BIN)/python -m spark_jobs rfm $(SPARK_ORDERS)
 
 spark-clv: venv ## Gold CLV: historical and BG/NBD + Gamma-Gamma (reads silver)
-	$(BIN)/python -m spark_jobs clv
+	$(BIN)/python -m spark_jobs clv $(SPARK_ORDERS)
 
 spark-churn: venv ## Gold churn model, metrics and scores (reads silver)
-	$(BIN)/python -m spark_jobs churn
+	$(BIN)/python -m spark_jobs churn $(SPARK_ORDERS)
 
 spark-cohorts: venv ## Gold cohort matrix and daily revenue (reads silver)
-	$(BIN)/python -m spark_jobs cohorts
+	$(BIN)/python -m spark_jobs cohorts $(SPARK_ORDERS)
 
 spark-all: venv ## ingest -> silver -> every gold job
-	$(BIN)/python -m spark_jobs all
+	$(BIN)/python -m spark_jobs all $(SPARK_ORDERS)
 
-lake-maintain: venv ## Optimize (compact) and vacuum the Delta tables
-	$(BIN)/python -m spark_jobs maintain
+lake-maintain: venv ## Compact and vacuum every lake table (RETENTION_HOURS=168)
+	$(BIN)/python -m spark_jobs maintain --retention-hours $(RETENTION_HOURS)
 
 clean: ## Remove caches (keeps .venv and .ecap)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

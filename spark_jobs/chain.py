@@ -8,33 +8,17 @@ others still run; a malformed order file stops the chain before anything is writ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
-
 from pyspark.sql import SparkSession
 
 from spark_jobs import churn, clv, cohorts, delta_io, ingest, lake, rfm, silver
 from spark_jobs.gold import GoldError
 from spark_jobs.lake import Lake
+from spark_jobs.options import ModelOptions
 from spark_jobs.orders_file import read_orders_file
 from spark_jobs.report import JobReport, Progress, quiet
 from spark_jobs.silver import Silver
 
 GOLD_JOBS = ("rfm", "clv", "churn", "cohorts")
-
-
-@dataclass(frozen=True)
-class ModelOptions:
-    """The knobs of the gold jobs (defaults as documented in ``docs/batch.md``)."""
-
-    as_of: date | None = None
-    clv_horizon_days: int = clv.DEFAULT_HORIZON_DAYS
-    clv_months: int = clv.DEFAULT_MONTHS
-    monthly_discount: float = clv.DEFAULT_MONTHLY_DISCOUNT
-    clv_fit_sample: int = clv.DEFAULT_FIT_SAMPLE
-    churn_horizon_days: int = churn.DEFAULT_HORIZON_DAYS
-    active_days: int = churn.DEFAULT_ACTIVE_DAYS
-    train_snapshots: int = churn.DEFAULT_TRAIN_SNAPSHOTS
 
 
 def load_silver(

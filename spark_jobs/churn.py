@@ -41,12 +41,10 @@ from pyspark.sql import functions as F
 from spark_jobs import lake
 from spark_jobs.gold import GoldError, as_of_day, write_table
 from spark_jobs.lake import Lake
+from spark_jobs.options import DEFAULTS
 from spark_jobs.report import JobReport, Progress, quiet
 from spark_jobs.silver import paid_orders
 
-DEFAULT_HORIZON_DAYS = 90
-DEFAULT_ACTIVE_DAYS = 365
-DEFAULT_TRAIN_SNAPSHOTS = 2
 THRESHOLD = 0.5
 SEED = 7
 GBT_PARAMS: dict[str, Any] = {"maxIter": 15, "maxDepth": 3, "stepSize": 0.3}
@@ -231,9 +229,9 @@ def run(
     orders: DataFrame,
     *,
     as_of: date | None = None,
-    horizon_days: int = DEFAULT_HORIZON_DAYS,
-    active_days: int = DEFAULT_ACTIVE_DAYS,
-    train_snapshots: int = DEFAULT_TRAIN_SNAPSHOTS,
+    horizon_days: int = DEFAULTS.churn_horizon_days,
+    active_days: int = DEFAULTS.active_days,
+    train_snapshots: int = DEFAULTS.train_snapshots,
     progress: Progress = quiet,
 ) -> tuple[JobReport, ChurnModelInfo]:
     """Train, evaluate, save the model, and score every active customer."""

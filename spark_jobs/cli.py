@@ -3,6 +3,9 @@
 Every command prints its steps as it goes and a summary at the end: rows in and out per
 job, the tables written with their Delta version, where the lake is, and the time taken.
 ``schedule`` reruns ingest → silver → gold every N minutes until Ctrl-C.
+
+Spark and the jobs are imported when a command runs, not when this module is imported:
+``ecap`` mounts it, and its other commands should not pay for loading Spark.
 """
 
 from __future__ import annotations
@@ -12,22 +15,20 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pyspark.sql import SparkSession
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from ecap import services
-from spark_jobs import bronze, chain, delta_io, ingest, maintain, silver
-from spark_jobs.chain import ModelOptions
-from spark_jobs.gold import GoldError
-from spark_jobs.kafka_source import KafkaReadError
+from spark_jobs import bronze
 from spark_jobs.lake import Lake
-from spark_jobs.orders_file import OrdersFileError, read_orders_file
+from spark_jobs.options import DEFAULTS, RETENTION_HOURS, ModelOptions
 from spark_jobs.report import JobReport
-from spark_jobs.session import get_spark
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 app = typer.Typer(
     name="spark",
@@ -39,16 +40,26 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-_EXPECTED = (
-    OrdersFileError,
-    silver.SilverError,
-    GoldError,
-    ingest.IngestError,
-    KafkaReadError,
-    delta_io.DeltaIOError,
-    services.ServiceUnavailable,
-)
-"""Errors whose message says what to do: printed on one line, exit code 1."""
+
+def _expected() -> tuple[type[Exception], ...]:
+    """Errors whose message says what to do: printed on one line, exit code 1."""
+    from spark_jobs.delta_io import DeltaIOError
+    from spark_jobs.gold import GoldError
+    from spark_jobs.ingest import IngestError
+    from spark_jobs.kafka_source import KafkaReadError
+    from spark_jobs.orders_file import OrdersFileError
+    from spark_jobs.silver import SilverError
+
+    return (
+        OrdersFileError,
+        SilverError,
+        GoldError,
+        IngestError,
+        KafkaReadError,
+        DeltaIOError,
+        services.ServiceUnavailable,
+    )
+
 
 LakeOption = Annotated[
     str | None,
@@ -97,14 +108,17 @@ class _Steps:
 
 @contextmanager
 def _errors() -> Iterator[None]:
+    expected = _expected()
     try:
         yield
-    except _EXPECTED as exc:
+    except expected as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
 
 
 def _spark(job: str) -> SparkSession:
+    from spark_jobs.session import get_spark
+
     # pyspark warns about pandas >= 3 on import of its pandas helpers; the jobs use only
     # what works (Arrow conversion, mapInPandas).
     warnings.filterwarnings("ignore", message=".*pandas.*", category=FutureWarning)
@@ -122,14 +136,15 @@ def _day(value: datetime | None) -> date | None:
 def print_summary(reports: Sequence[JobReport], the_lake: Lake, started: float) -> None:
     """The jobs, the tables they wrote and where, the facts worth knowing, the time."""
     jobs = Table(title="batch run", header_style="bold")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("job", "left"),
         ("rows in", "right"),
         ("rows out", "right"),
         ("tables written (version)", "left"),
         ("elapsed", "right"),
-    ):
-        jobs.add_column(column, justify=justify)  # type: ignore[arg-type]
+    )
+    for column, justify in columns:
+        jobs.add_column(column, justify=justify)
     for report in reports:
         if report.skipped:
             written = f"[yellow]skipped:[/] {report.skipped}"
@@ -164,6 +179,8 @@ def _gold(
     steps = _Steps()
     the_lake = Lake.at(lake)
     with _errors():
+        from spark_jobs import chain
+
         spark = _spark(job)
         data = chain.load_silver(spark, the_lake, orders, currency=currency)
         try:
@@ -196,6 +213,8 @@ def ingest_command(
     started = time.monotonic()
     the_lake = Lake.at(lake)
     with _errors():
+        from spark_jobs import ingest
+
         address = _bootstrap(bootstrap)
         report = ingest.run(
             _spark("ingest"),
@@ -216,6 +235,9 @@ def silver_command(
     started = time.monotonic()
     the_lake = Lake.at(lake)
     with _errors():
+        from spark_jobs import silver
+        from spark_jobs.orders_file import read_orders_file
+
         spark = _spark("silver")
         source = read_orders_file(spark, orders, default_currency=currency) if orders else None
         report = silver.run(spark, the_lake, source, progress=_Steps())
@@ -241,16 +263,16 @@ def clv_command(
     as_of: AsOfOption = None,
     horizon_days: Annotated[
         int, typer.Option("--horizon-days", min=1, help="Horizon of expected purchases.")
-    ] = chain.clv.DEFAULT_HORIZON_DAYS,
+    ] = DEFAULTS.clv_horizon_days,
     months: Annotated[
         int, typer.Option("--months", min=1, help="Months of discounted CLV.")
-    ] = chain.clv.DEFAULT_MONTHS,
+    ] = DEFAULTS.clv_months,
     discount: Annotated[
         float, typer.Option("--monthly-discount", min=0.0, help="Monthly discount rate.")
-    ] = chain.clv.DEFAULT_MONTHLY_DISCOUNT,
+    ] = DEFAULTS.monthly_discount,
     fit_sample: Annotated[
         int, typer.Option("--fit-sample", min=100, help="Fit on at most this many customers.")
-    ] = chain.clv.DEFAULT_FIT_SAMPLE,
+    ] = DEFAULTS.clv_fit_sample,
 ) -> None:
     """Historical revenue and margin, and BG/NBD + Gamma-Gamma CLV per customer (gold/clv)."""
     options = ModelOptions(
@@ -271,14 +293,14 @@ def churn_command(
     as_of: AsOfOption = None,
     horizon_days: Annotated[
         int, typer.Option("--horizon-days", min=1, help="Churn = no order in this many days.")
-    ] = chain.churn.DEFAULT_HORIZON_DAYS,
+    ] = DEFAULTS.churn_horizon_days,
     active_days: Annotated[
         int,
         typer.Option("--active-days", min=1, help="Active = an order in this many days before."),
-    ] = chain.churn.DEFAULT_ACTIVE_DAYS,
+    ] = DEFAULTS.active_days,
     train_snapshots: Annotated[
         int, typer.Option("--train-snapshots", min=1, help="Training cutoffs before the test.")
-    ] = chain.churn.DEFAULT_TRAIN_SNAPSHOTS,
+    ] = DEFAULTS.train_snapshots,
 ) -> None:
     """Train and evaluate the churn model, save it, score active customers (gold/churn_scores)."""
     options = ModelOptions(
@@ -313,6 +335,8 @@ def all_command(
     started = time.monotonic()
     the_lake = Lake.at(lake)
     with _errors():
+        from spark_jobs import chain
+
         spark = _spark("all")
         reports = chain.run_chain(
             spark,
@@ -336,12 +360,14 @@ def maintain_command(
             min=0,
             help="Keep files that versions younger than this need (time travel window).",
         ),
-    ] = delta_io.DEFAULT_RETENTION_HOURS,
+    ] = RETENTION_HOURS,
 ) -> None:
     """Compact small files and vacuum old ones in every lake table."""
     started = time.monotonic()
     the_lake = Lake.at(lake)
     with _errors():
+        from spark_jobs import maintain
+
         report = maintain.run(the_lake, retention_hours=retention_hours, progress=_Steps())
     print_summary([report], the_lake, started)
 
@@ -364,8 +390,11 @@ def schedule(
     """
     the_lake = Lake.at(lake)
     done = 0
+    expected = _expected()
     try:
         with _errors():
+            from spark_jobs import chain
+
             address = _bootstrap(bootstrap)
             spark = _spark("schedule")
         console.print(
@@ -384,7 +413,7 @@ def schedule(
                     progress=_Steps(),
                 )
                 print_summary(reports, the_lake, started)
-            except _EXPECTED as exc:
+            except expected as exc:
                 err_console.print(f"[bold red]run failed:[/] {exc}", highlight=False)
             done += 1
             if runs is not None and done >= runs:

@@ -36,13 +36,10 @@ from spark_jobs import lake
 from spark_jobs.gold import GoldError, as_of_day, write_table
 from spark_jobs.lake import Lake
 from spark_jobs.models import clv as model
+from spark_jobs.options import DEFAULTS
 from spark_jobs.report import JobReport, Progress, quiet
 from spark_jobs.silver import paid_orders
 
-DEFAULT_HORIZON_DAYS = 90
-DEFAULT_MONTHS = 12
-DEFAULT_MONTHLY_DISCOUNT = 0.01
-DEFAULT_FIT_SAMPLE = 100_000
 SAMPLE_SEED = 20_240_101
 
 PREDICTION_SCHEMA = (
@@ -74,7 +71,7 @@ def summary(orders: DataFrame, as_of: date) -> DataFrame:
 
 
 def fit(
-    summary_df: DataFrame, *, fit_sample: int = DEFAULT_FIT_SAMPLE
+    summary_df: DataFrame, *, fit_sample: int = DEFAULTS.clv_fit_sample
 ) -> tuple[model.BetaGeoParams, model.GammaGammaParams, int]:
     """Fit both models on the driver (on a sample above ``fit_sample`` customers); also
     return how many customers the fit saw."""
@@ -134,10 +131,10 @@ def run(
     orders: DataFrame,
     *,
     as_of: date | None = None,
-    horizon_days: int = DEFAULT_HORIZON_DAYS,
-    months: int = DEFAULT_MONTHS,
-    monthly_discount: float = DEFAULT_MONTHLY_DISCOUNT,
-    fit_sample: int = DEFAULT_FIT_SAMPLE,
+    horizon_days: int = DEFAULTS.clv_horizon_days,
+    months: int = DEFAULTS.clv_months,
+    monthly_discount: float = DEFAULTS.monthly_discount,
+    fit_sample: int = DEFAULTS.clv_fit_sample,
     progress: Progress = quiet,
 ) -> JobReport:
     """Fit, score every customer and write ``gold/clv``."""

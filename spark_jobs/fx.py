@@ -10,7 +10,7 @@ did we sell", not "what was it worth on the day".
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from ecap.generator.geography import FX_PER_USD
@@ -21,13 +21,6 @@ EUR_PER_UNIT: dict[str, float] = {
     code: FX_PER_USD[REPORTING_CURRENCY] / units for code, units in sorted(FX_PER_USD.items())
 }
 """Euros per one unit of each known currency."""
-
-
-def rates_frame(spark: SparkSession) -> DataFrame:
-    """The table as a small DataFrame ``currency, eur_per_unit`` (for a broadcast join)."""
-    return spark.createDataFrame(
-        sorted(EUR_PER_UNIT.items()), "currency STRING, eur_per_unit DOUBLE"
-    )
 
 
 def eur_rate(currency: Column) -> Column:

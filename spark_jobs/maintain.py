@@ -13,6 +13,7 @@ import pyarrow.fs as pafs
 
 from spark_jobs import delta_io
 from spark_jobs.lake import LAYERS, Lake
+from spark_jobs.options import RETENTION_HOURS
 from spark_jobs.report import JobReport, Progress, quiet
 
 
@@ -34,7 +35,7 @@ def tables(the_lake: Lake) -> list[str]:
 def run(
     the_lake: Lake,
     *,
-    retention_hours: int = delta_io.DEFAULT_RETENTION_HOURS,
+    retention_hours: int = RETENTION_HOURS,
     progress: Progress = quiet,
 ) -> JobReport:
     """Optimize and vacuum every table; the report counts files compacted and deleted."""

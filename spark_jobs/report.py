@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from spark_jobs.delta_io import CommitResult
+if TYPE_CHECKING:
+    from spark_jobs.delta_io import CommitResult
 
 Progress = Callable[[str], None]
 """Told what a job is doing now, e.g. ``"reading transactions"``."""

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs import clv, delta_io
+from spark_jobs import delta_io
 from spark_jobs import lake as tables
 from spark_jobs.models import clv as model
+from spark_jobs.options import DEFAULTS
 
 if TYPE_CHECKING:  # the fixtures' types, for readers; conftest is not imported at run time
     from conftest import Chained
@@ -60,7 +61,7 @@ def test_predictions_are_the_fitted_models_applied_to_each_customer(
         x, t_x, t, m = ([row[k]] for k in ("frequency", "recency", "T", "monetary_value"))
         assert row["p_alive"] == pytest.approx(model.probability_alive(bgnbd, x, t_x, t)[0])
         assert row["expected_purchases"] == pytest.approx(
-            model.expected_purchases(bgnbd, clv.DEFAULT_HORIZON_DAYS, x, t_x, t)[0]
+            model.expected_purchases(bgnbd, DEFAULTS.clv_horizon_days, x, t_x, t)[0]
         )
         assert row["clv_eur"] == pytest.approx(
             model.discounted_clv(bgnbd, gamma_gamma, x, t_x, t, m)[0]
