@@ -44,7 +44,7 @@ class SchemaMissing(RuntimeError):
 
 
 class CaseNotFound(LookupError):
-    pass
+    """No fraud case has the id asked for."""
 
 
 async def check_schema(conn: asyncpg.Connection) -> None:
