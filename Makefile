@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 ECAP := $(BIN)/ecap
 DEMO_RATE ?= 500
 DEMO_SECONDS ?= 60
+DEMO_CUSTOMERS ?= 5000
 ORDERS ?=
 SPARK_ORDERS = $(if $(ORDERS),--orders $(ORDERS))
 RETENTION_HOURS ?= 168
@@ -56,15 +57,18 @@ down: venv ## Stop the workers and the embedded stack
 status: venv ## Show the embedded stack
 	$(ECAP) status
 
-demo: venv ## Embedded stack, topics, the stream workers and a minute of traffic; prints the live views
+demo: venv ## Embedded stack, two years of order history, the stream workers, a minute of live traffic, then the Spark chain; prints the live views and the lake tables
 	$(ECAP) up
 	$(ECAP) topics create
+	$(ECAP) generate history --customers $(DEMO_CUSTOMERS) --days 730 --seed 7 --end now --to-kafka
 	$(ECAP) workers start transactions user-events
 	$(ECAP) generate stream --rate $(DEMO_RATE) --duration $(DEMO_SECONDS) --start now --seed 7
 	$(ECAP) topics list
+	$(BIN)/python -m spark_jobs all
 	$(ECAP) workers status
 	@echo
-	@echo "Live views: the URLs above (docs/api-live.md). 'ecap workers stop' stops the workers, 'make down' the stack."
+	@echo "Live views: the URLs above (docs/api-live.md). Lake tables: the paths above (docs/batch.md)."
+	@echo "'make spark-all' reruns the chain on what has arrived since; 'ecap workers stop' stops the workers, 'make down' the stack."
 
 spark-ingest: venv ## Kafka topics -> Delta bronze tables (incremental, idempotent)
 	$(BIN)/python -m spark_jobs ingest

@@ -25,7 +25,7 @@ from ecap import services
 from spark_jobs import bronze
 from spark_jobs.lake import Lake
 from spark_jobs.options import DEFAULTS, RETENTION_HOURS, ModelOptions
-from spark_jobs.report import JobReport
+from spark_jobs.report import JobReport, TableWrite
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -161,6 +161,18 @@ def print_summary(reports: Sequence[JobReport], the_lake: Lake, started: float) 
             f"{report.elapsed:.1f} s",
         )
     console.print(jobs)
+    where = Table(title="tables", header_style="bold")
+    where.add_column("table")
+    where.add_column("version", justify="right")
+    where.add_column("path (a Delta table)")
+    latest: dict[str, TableWrite] = {}
+    for report in reports:
+        for write in report.writes:
+            latest[write.table] = write
+    for name, write in latest.items():
+        where.add_row(name, f"v{write.version}", write.path)
+    if latest:
+        console.print(where)
     facts = Table(show_header=False, box=None)
     facts.add_column(style="bold")
     facts.add_column()
