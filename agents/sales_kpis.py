@@ -1,10 +1,12 @@
 """Sales KPIs in the transactions worker, beside the fraud agent, at a small cost.
 
-It reads ``transactions`` with its own agent (Faust hands each record to both agents of
-the process; the fraud agent's decoding cannot be shared) and per batch:
+It follows the fraud agent (``TransactionsWorker.follow``): it gets each batch of
+``transactions`` after the fraud agent has scored it, with the records already decoded,
+so a record is delivered and decoded once per process. On an app without the fraud
+agent it reads ``transactions`` with an agent of its own and decodes itself. Per batch:
 
 1. **skips** records the ledger already holds (see ``ecap.kpis.ledger``);
-2. **decodes** each record once; a record that is not a valid transaction is left to the
+2. **takes** each record decoded; a record that is not a valid transaction is left to the
    fraud agent, which dead-letters it (``ecap_events_total{outcome="skipped"}`` here);
 3. **counts** it into the partition's delta in memory (``ecap.kpis.sales``); a valid
    transaction in a currency with no fixed rate goes to ``transactions.dlq`` (stage
@@ -22,11 +24,12 @@ from typing import Any
 import faust
 from faust.types import TP, EventT
 from mode.types.signals import BaseSignalT
-from pydantic import ValidationError
 
+from agents import transactions as transactions_agent
+from agents.transactions import Decoded
 from ecap import metrics
 from ecap.deadletter import dead_letter, worker_id
-from ecap.events import MAX_RECORD_BYTES, FailureStage, Transaction
+from ecap.events import EventError, FailureStage, Transaction, decode
 from ecap.faust_app import WorkerSpec
 from ecap.kafka.batches import batches
 from ecap.kpis import sales
@@ -65,15 +68,21 @@ class SalesKpisWorker:
         self._latency = metrics.PROCESSING_LATENCY.labels(TRANSACTIONS)
 
     async def consume(self, stream: faust.StreamT[bytes]) -> None:
+        """The agent body when there is no fraud agent to follow."""
         async for events in batches(stream, TAKE_MAX, TAKE_WITHIN_S):
-            try:
-                await self.process(events)
-            except Exception:
-                # Counted in this worker's views, maybe missing from the ledger topic.
-                metrics.EVENTS.labels(TRANSACTIONS, "failed").inc(len(events))
-                logger.exception("a batch of %d records failed; the worker goes on", len(events))
+            await self.follow(events, {})
 
-    async def process(self, events: Sequence[EventT]) -> None:
+    async def follow(self, events: Sequence[EventT], decoded: Decoded) -> None:
+        """Count one batch (``decoded``: the records the fraud agent decoded); a failure
+        is logged and the worker goes on."""
+        try:
+            await self.process(events, decoded)
+        except Exception:
+            # Counted in this worker's views, maybe missing from the ledger topic.
+            metrics.EVENTS.labels(TRANSACTIONS, "failed").inc(len(events))
+            logger.exception("a batch of %d records failed; the worker goes on", len(events))
+
+    async def process(self, events: Sequence[EventT], decoded: Decoded | None = None) -> None:
         arrived_ms = int(time.time() * 1000)
         self.rate.add(len(events))
         by_partition: dict[int, list[EventT]] = {}
@@ -94,12 +103,9 @@ class SalesKpisWorker:
                 if delta is None:
                     delta = Delta(partition, offset, offset, arrived_ms)
                 delta.last = offset
-                raw = event.value or b""
-                try:
-                    if len(raw) > MAX_RECORD_BYTES:
-                        raise ValueError("oversized")
-                    tx = Transaction.model_validate_json(raw)
-                except (ValidationError, ValueError):
+                key = (partition, offset)
+                tx = decoded[key] if decoded and key in decoded else _decode(event.value)
+                if tx is None:
                     self._skipped.inc()
                     continue
                 try:
@@ -144,14 +150,25 @@ class SalesKpisWorker:
         )
 
 
-def build(app: faust.App, spec: WorkerSpec) -> None:
-    """Add the sales KPI agent, its ledger reader, its timer and the live views."""
-    worker = SalesKpisWorker(app, worker_id(spec.name, spec.instance))
-    source = app.topic(TRANSACTIONS, key_serializer="raw", value_serializer="raw")
+def _decode(value: bytes | None) -> Transaction | None:
+    try:
+        return decode(Transaction, value or b"")
+    except EventError:
+        return None
 
-    @app.agent(source, name="sales-kpis")
-    async def count_sales(stream: faust.StreamT[bytes]) -> None:
-        await worker.consume(stream)
+
+def build(app: faust.App, spec: WorkerSpec) -> None:
+    """Follow the fraud agent (or add an agent), the ledger reader, a timer and the views."""
+    worker = SalesKpisWorker(app, worker_id(spec.name, spec.instance))
+    fraud = transactions_agent.worker_on(app)
+    if fraud is not None:
+        fraud.follow(worker.follow)
+    else:
+        source = app.topic(TRANSACTIONS, key_serializer="raw", value_serializer="raw")
+
+        @app.agent(source, name="sales-kpis")
+        async def count_sales(stream: faust.StreamT[bytes]) -> None:
+            await worker.consume(stream)
 
     @app.task
     async def follow_sales_ledger() -> None:

@@ -2,7 +2,8 @@
 
 Everything runs on fresh embedded brokers (Tansu, memory storage) started here, with one
 worker process started as ``make demo`` starts it (``ecap worker transactions``: the fraud
-agent and the sales-KPI agent) and, for comparison, a process with the fraud agent only.
+agent with the sales KPIs following it) and, for comparison, a process with the fraud agent
+only.
 
 1. **throughput** (per worker variant, each on its own fresh broker): ``--records``
    generated transactions are loaded first, then one worker drains them. The rate is taken

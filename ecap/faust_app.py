@@ -7,6 +7,7 @@ broker and on Kafka alike: short commit interval, small producer linger, no spin
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import faust
 
 from ecap import services
-from ecap.kafka import tansu_compat
+from ecap.kafka import faust_fastpath, tansu_compat
 from ecap.settings import Settings, get_settings
 
 
@@ -60,6 +61,7 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
     kafka = services.kafka(settings)
     if kafka.embedded:
         tansu_compat.install()
+    faust_fastpath.install()
     spec.datadir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host}" for host in kafka.address.split(",")],
@@ -87,12 +89,25 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
     return faust.App(f"ecap-{spec.name}", **options)
 
 
+GC_THRESHOLDS = (50_000, 50, 100)
+"""Cyclic garbage collector thresholds of a worker process (Python's default: 700, 10, 10).
+
+A worker keeps tens of thousands of per-user states in memory, each a dozen lists and
+dicts, and allocates a few short-lived objects per record, so at the default threshold
+the collector runs every few records and keeps walking the states, which hold no cycles.
+Measured on the fraud agent alone (bench/stream_fraud.py's backlog, 60,000 transactions):
+7,340 tx/s at the default, 9,401 with these. Reference cycles are still collected, in
+batches; a young-generation pass over 50,000 objects takes a few milliseconds."""
+
+
 def run(app: faust.App, log_level: str = "info") -> None:
     """Run the worker in the foreground until SIGTERM/SIGINT.
 
     Faust's spinner switches the root logger to DEBUG (about 18% of throughput), so it
-    is turned off whatever the level.
+    is turned off whatever the level. The garbage collector runs less often
+    (:data:`GC_THRESHOLDS`).
     """
+    gc.set_threshold(*GC_THRESHOLDS)
     worker = faust.Worker(app, loglevel=log_level, quiet=True)
     worker.spinner = None
     worker.execute_from_commandline()

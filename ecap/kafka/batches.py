@@ -25,9 +25,14 @@ POLL_S = 0.001
 
 
 async def batches(
-    stream: faust.StreamT[bytes], max_events: int, within_s: float
+    stream: faust.StreamT[bytes], max_events: int, within_s: float, *, until_idle: bool = False
 ) -> AsyncIterator[list[EventT]]:
-    """Lists of 1 to ``max_events`` events, each at most ``within_s`` after its first."""
+    """Lists of 1 to ``max_events`` events, each at most ``within_s`` after its first.
+
+    With ``until_idle`` a batch also ends at the first poll that finds nothing new: on a
+    stream that keeps up, a batch is what the last fetch brought, at most a poll old; on a
+    backlog, events keep coming and batches grow to ``max_events``.
+    """
     channel = cast(ChannelT[bytes], aiter(stream.channel))  # registers with the conductor
     queue = channel.queue
     loop = asyncio.get_running_loop()
@@ -37,11 +42,15 @@ async def batches(
         except StopAsyncIteration:  # Faust ends the channel when the worker stops
             return
         deadline = loop.time() + within_s
+        taken = 0
         while True:
             while len(events) < max_events and not queue.empty():
                 events.append(queue.get_nowait())
             if len(events) >= max_events or loop.time() >= deadline:
                 break
+            if until_idle and len(events) == taken:
+                break
+            taken = len(events)
             await asyncio.sleep(POLL_S)
         try:
             yield events
