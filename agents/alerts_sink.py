@@ -24,9 +24,8 @@ from faust.types import EventT
 
 from ecap import db
 from ecap.db import cases
-from ecap.events import EventError, FraudAlert, decode
+from ecap.events import FEATURES_HEADER, EventError, FraudAlert, decode
 from ecap.faust_app import WorkerSpec
-from ecap.fraudops.feedback import FEATURES_HEADER
 from ecap.kafka.batches import batches
 from ecap.topics import FRAUD_ALERTS
 

@@ -65,9 +65,11 @@ from prometheus_client import Counter, Gauge, Histogram, generate_latest
 from ecap import metrics
 from ecap.deadletter import dead_letter, worker_id
 from ecap.events import (
+    FEATURES_HEADER,
     EventError,
     FailureStage,
     FraudAlert,
+    FraudFeedback,
     Transaction,
     decode,
     encode,
@@ -81,7 +83,6 @@ from ecap.fraud.model import AnomalyModel
 from ecap.fraud.rules import RuleSet, load_default_rules
 from ecap.fraud.state import UserState
 from ecap.fraudops import rulebook
-from ecap.fraudops.feedback import FEATURES_HEADER, FraudFeedback
 from ecap.kafka.batches import batches
 from ecap.kafka.broadcast import BroadcastReader
 from ecap.topics import FRAUD_ALERTS, FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS, dlq

@@ -16,8 +16,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ecap.events import FraudAlert
-from ecap.fraudops.feedback import FraudFeedback, Verdict
+from ecap.events import FraudAlert, FraudFeedback, Verdict
 
 CASE_COLUMNS = (
     "case_id, alert_id, transaction_id, user_id, merchant_id, amount, currency, score, "

@@ -18,11 +18,10 @@ from rich.table import Table
 
 from ecap import db, services
 from ecap.db import cases
-from ecap.events import encode
+from ecap.events import FraudFeedback, Verdict, encode
 from ecap.fraud.rules import RuleSet
 from ecap.fraudops import evaluate as evaluation
 from ecap.fraudops import rulebook
-from ecap.fraudops.feedback import FraudFeedback, Verdict
 from ecap.topics import FRAUD_FEEDBACK
 
 rules_app = typer.Typer(help="The live fraud rule set (topic fraud-rules).", no_args_is_help=True)

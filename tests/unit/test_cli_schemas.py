@@ -20,6 +20,7 @@ def test_export_writes_one_valid_schema_per_contract(tmp_path: Path) -> None:
         "customer.v1.schema.json",
         "dead_letter.v1.schema.json",
         "fraud_alert.v1.schema.json",
+        "fraud_feedback.v1.schema.json",
         "fraud_label.v1.schema.json",
         "product_update.v1.schema.json",
         "transaction.v1.schema.json",

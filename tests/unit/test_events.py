@@ -18,6 +18,7 @@ from ecap.events import (
     EventError,
     FailureStage,
     FraudAlert,
+    FraudFeedback,
     FraudLabel,
     ProductUpdate,
     Transaction,
@@ -136,6 +137,20 @@ DEAD = {
     "failed_at": T0,
 }
 
+FEEDBACK = {
+    "schema_version": 1,
+    "case_id": 17,
+    "alert_id": "al-5d0c",
+    "transaction_id": "tx-000123",
+    "user_id": "c-000042",
+    "merchant_id": "m-0007",
+    "verdict": "confirmed",
+    "reasons": ["card_testing_burst", "anomaly_model"],
+    "features": {"amount": 1.5, "unknown_instruments_1h": 3.0},
+    "note": "customer confirmed the card was stolen",
+    "decided_by": "analyst@example.com",
+    "decided_at": "2026-11-27T10:20:00Z",
+}
 FIXTURES = [
     (Transaction, TRANSACTION),
     (UserEvent, USER_EVENT),
@@ -143,6 +158,7 @@ FIXTURES = [
     (Customer, CUSTOMER),
     (FraudAlert, ALERT),
     (FraudLabel, LABEL),
+    (FraudFeedback, FEEDBACK),
     (AnalyticsResult, RESULT),
     (DeadLetter, DEAD),
 ]
@@ -178,6 +194,7 @@ def test_every_contract_is_exported() -> None:
         "customer",
         "fraud_alert",
         "fraud_label",
+        "fraud_feedback",
         "analytics_result",
         "dead_letter",
     }

@@ -23,10 +23,17 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from agents.transactions import partition_for
-from ecap.events import MAX_AMOUNT, MAX_RECORD_BYTES, EventError, Transaction, decode, encode
+from ecap.events import (
+    MAX_AMOUNT,
+    MAX_RECORD_BYTES,
+    EventError,
+    FraudFeedback,
+    Transaction,
+    decode,
+    encode,
+)
 from ecap.fraud.state import MAX_SEEN
 from ecap.fraudops import rulebook
-from ecap.fraudops.feedback import FraudFeedback
 from ecap.kafka import snapshot
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES
 

@@ -21,12 +21,19 @@ from faust.streams import current_event
 from faust.types.tuples import Message
 
 from agents.transactions import TransactionsWorker, partition_for
-from ecap.events import FailureStage, FraudAlert, Transaction, decode, encode
+from ecap.events import (
+    FailureStage,
+    FraudAlert,
+    FraudFeedback,
+    Transaction,
+    Verdict,
+    decode,
+    encode,
+)
 from ecap.fraud.detector import RulePrecision
 from ecap.fraud.model import AnomalyModel
 from ecap.fraud.state import UserState
 from ecap.fraudops import rulebook
-from ecap.fraudops.feedback import FraudFeedback, Verdict
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS
 from tables import user_state as tables
 from tables.user_state import DetectorRecord
