@@ -164,7 +164,7 @@ def print_summary(reports: Sequence[JobReport], the_lake: Lake, started: float) 
     where = Table(title="tables", header_style="bold")
     where.add_column("table")
     where.add_column("version", justify="right")
-    where.add_column("path (a Delta table)")
+    where.add_column("path (a Delta table)", overflow="fold")
     latest: dict[str, TableWrite] = {}
     for report in reports:
         for write in report.writes:
