@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agents import transactions as fraud_agent
 from bench._machine import write_result
 from bench._passthrough import passthrough
-from ecap import faust_app, workers_launcher
+from ecap import auth, faust_app, workers_launcher
 from ecap.embedded import broker as broker_server
 from ecap.embedded.process import free_port
 from ecap.generator.stream import Stream, StreamConfig
@@ -165,6 +165,7 @@ class Worker:
     def __init__(self, settings: Settings, *, fraud_only: bool) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.headers = auth.header(settings)  # the token of settings.home, as the worker's
         env = {"ECAP_KAFKA_BOOTSTRAP": "", "ECAP_HOME": str(settings.home)}
         if fraud_only:
             self.log = settings.home / "worker-fraud-only.log"
@@ -186,7 +187,8 @@ class Worker:
         self.process = psutil.Process(self.pid)
 
     def view(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.url + "/fraud/detector/", timeout=10) as answer:
+        request = urllib.request.Request(self.url + "/fraud/detector/", headers=self.headers)
+        with urllib.request.urlopen(request, timeout=10) as answer:
             data: dict[str, Any] = json.loads(answer.read())
             return data
 

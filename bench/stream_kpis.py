@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._machine import write_result
 from bench._passthrough import passthrough
-from ecap import workers_launcher
+from ecap import auth, workers_launcher
 from ecap.embedded import broker as broker_server
 from ecap.embedded.process import free_port
 from ecap.generator.sinks import PRODUCER_CONFIG, KafkaSink, Pacer
@@ -64,8 +64,9 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def get(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
         data: dict[str, Any] = json.loads(response.read())
         return data
 
@@ -143,9 +144,10 @@ def measure_throughput(settings: Settings, backlog: int) -> dict[str, Any]:
 class Poller(threading.Thread):
     """Polls a view and keeps (arrival time, applied offsets) of every answer."""
 
-    def __init__(self, url: str, interval: float) -> None:
+    def __init__(self, url: str, interval: float, headers: dict[str, str]) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.headers = headers
         self.interval = interval
         self.answers: list[tuple[float, dict[int, int]]] = []
         self.stop = threading.Event()
@@ -153,7 +155,7 @@ class Poller(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                body = get(self.url)
+                body = get(self.url, self.headers)
             except OSError:
                 time.sleep(self.interval)
                 continue
@@ -243,8 +245,9 @@ def measure_freshness(settings: Settings, rate: float, duration: float) -> dict[
     clicks_worker = workers_launcher.start("user-events", 0, free_port(), settings)
     wait_ready(sales_worker)
     wait_ready(clicks_worker)
-    kpis = Poller(sales_worker.url + "/kpis/current/", 0.025)
-    sessions = Poller(clicks_worker.url + "/sessions/active/", 0.1)
+    token = auth.header(settings)
+    kpis = Poller(sales_worker.url + "/kpis/current/", 0.025, token)
+    sessions = Poller(clicks_worker.url + "/sessions/active/", 0.1, token)
     kpis.start()
     sessions.start()
     load_before = load()

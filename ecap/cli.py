@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from ecap import faust_app, services
+from ecap import auth, faust_app, services
 from ecap.db.cli import app as db_app
 from ecap.embedded import stack
 from ecap.embedded.process import StartError
@@ -93,9 +93,14 @@ def worker(
         stream_app = faust_app.create_app(spec)
         for module in modules:
             module.build(stream_app, spec)
-    except services.ServiceUnavailable as exc:
+    except (services.ServiceUnavailable, auth.TokenError) as exc:
         raise _fail(str(exc)) from exc
-    console.print(f"worker {name}-{instance}: state in {spec.datadir}, views at {spec.url}")
+    console.print(
+        f"worker {name}-{instance}: state in {spec.datadir}, views at {spec.url} "
+        f"(every view but /health needs 'Authorization: Bearer <token>'; the token is "
+        f"{auth.token_source()})",
+        highlight=False,
+    )
     faust_app.run(stream_app, log_level)
 
 
@@ -173,6 +178,15 @@ workers_app = typer.Typer(help="Run stream workers in the background.", no_args_
 app.add_typer(workers_app, name="workers")
 
 
+def _print_how_to_authenticate(urls: list[str]) -> None:
+    """One example request with the API token, which is never printed itself."""
+    guarded = [url for url in urls if not url.endswith("/health")]
+    data = [url for url in guarded if not url.endswith("/metrics")] or guarded
+    if data:
+        console.print("  every view but /health needs the API token, e.g.:")
+        console.print(f"      {auth.curl_example(data[0])}", highlight=False)
+
+
 @workers_app.command("start")
 def workers_start(
     names: list[str] = typer.Argument(None, help="Workers to start (default: all)."),
@@ -181,15 +195,18 @@ def workers_start(
     """Start workers in the background (logs under ECAP_HOME/logs); prints their views."""
     from ecap import workers_launcher
 
+    urls: list[str] = []
     for name in names or list(faust_app.WORKERS):
         for instance in range(instances):
             try:
                 started = workers_launcher.start(name, instance)
-            except ValueError as exc:
+            except (ValueError, auth.TokenError) as exc:
                 raise _fail(str(exc)) from exc
             console.print(f"  {name}-{instance} (pid {started.pid}), log {started.log}")
             for url in started.views():
                 console.print(f"      {url}", highlight=False)
+            urls += started.views()
+    _print_how_to_authenticate(urls)
 
 
 @workers_app.command("stop")
@@ -206,11 +223,14 @@ def workers_status() -> None:
     """Show the background workers and their web views."""
     from ecap import workers_launcher
 
+    urls: list[str] = []
     for worker in workers_launcher.status():
         state = "[green]running[/]" if worker.running else "[red]stopped[/]"
         console.print(f"  {worker.name}-{worker.instance} {state}, log {worker.log}")
         for url in worker.views() if worker.running else []:
             console.print(f"      {url}", highlight=False)
+            urls.append(url)
+    _print_how_to_authenticate(urls)
 
 
 def main() -> None:

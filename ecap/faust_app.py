@@ -14,7 +14,7 @@ from typing import Any
 
 import faust
 
-from ecap import services
+from ecap import auth, services
 from ecap.kafka import faust_fastpath, tansu_compat
 from ecap.settings import Settings, get_settings
 
@@ -56,7 +56,11 @@ def worker_spec(
 
 
 def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: Any) -> faust.App:
-    """A Faust app for one worker process, on the configured or embedded broker."""
+    """A Faust app for one worker process, on the configured or embedded broker.
+
+    Every web route but ``/health``, Faust's own included, asks for the API token
+    (``ecap.auth``): the middleware is given to the aiohttp application Faust creates.
+    """
     settings = settings or get_settings()
     kafka = services.kafka(settings)
     if kafka.embedded:
@@ -86,6 +90,10 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
         "logging_config": None,
     }
     options.update(overrides)
+    web_options = dict(options.get("web_application_options") or {})
+    guard = auth.middleware(auth.api_token(settings), auth.token_source(settings))
+    web_options["middlewares"] = [guard, *web_options.get("middlewares", ())]
+    options["web_application_options"] = web_options
     return faust.App(f"ecap-{spec.name}", **options)
 
 

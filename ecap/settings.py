@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     )
     web_base_port: int = Field(
         6066, ge=1, le=65535, description="First web port of the workers (see docs/operations.md)."
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token of the workers' web views; defaults to '<home>/api-token'.",
     )
     spark_master: str = Field("local[*]", description="Spark master URL for the batch jobs.")
     lake_uri: str | None = Field(

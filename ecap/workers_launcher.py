@@ -2,7 +2,8 @@
 
 Each worker instance runs ``ecap worker NAME --instance N`` in its own session, logs to
 ``<home>/logs/worker-NAME-N.log`` and is recorded in ``<home>/workers/NAME-N.json`` (pid,
-start time, web URL), so ``stop`` ends exactly the processes ``start`` started.
+start time, web URL), so ``stop`` ends exactly the processes ``start`` started. ``start``
+makes the API token file first (``ecap.auth``), so the workers share it from the start.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecap import auth
 from ecap.embedded import process
 from ecap.faust_app import WORKERS, worker_spec
 from ecap.settings import Settings, get_settings
@@ -79,6 +81,7 @@ def start(
     if known is not None and known.running:
         return known
     spec = worker_spec(name, instance, web_port, settings)
+    auth.api_token(settings)  # create the token file now rather than race the workers to it
     log = settings.home / "logs" / f"worker-{name}-{instance}.log"
     argv = [sys.executable, "-m", "ecap.cli", "worker", name, "--instance", str(instance)]
     argv += ["--web-port", str(spec.web_port)]

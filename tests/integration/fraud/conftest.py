@@ -30,7 +30,7 @@ import pytest
 from confluent_kafka import Producer
 
 from agents.transactions import partition_for
-from ecap import events, workers_launcher
+from ecap import auth, events, workers_launcher
 from ecap.db.migrate import migrate
 from ecap.embedded import broker
 from ecap.embedded.process import free_port
@@ -222,7 +222,10 @@ class FraudDeployment:
 
     def detector(self, worker: workers_launcher.WorkerProcess) -> dict[str, Any] | None:
         try:
-            with urllib.request.urlopen(worker.url + "/fraud/detector/", timeout=10) as answer:
+            request = urllib.request.Request(
+                worker.url + "/fraud/detector/", headers=auth.header(self.settings)
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
                 body: dict[str, Any] = json.loads(answer.read())
                 return body
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):

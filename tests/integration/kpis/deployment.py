@@ -18,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ecap import workers_launcher
+from ecap import auth, workers_launcher
 from ecap.embedded import broker
 from ecap.embedded.process import free_port
 from ecap.generator.sinks import KafkaSink
@@ -90,16 +90,22 @@ class Deployment:
 
     # ------------------------------------------------------------------ views
 
-    def get(self, worker: workers_launcher.WorkerProcess, path: str) -> tuple[int, Any]:
+    def get(
+        self, worker: workers_launcher.WorkerProcess, path: str, *, token: bool = True
+    ) -> tuple[int, Any]:
+        """Status and JSON body of a view, asked with the API token unless ``token`` is
+        false."""
+        headers = auth.header(self.settings) if token else {}
+        request = urllib.request.Request(worker.url + path, headers=headers)
         try:
-            with urllib.request.urlopen(worker.url + path, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
     def health(self, worker: workers_launcher.WorkerProcess) -> dict[str, Any] | None:
         try:
-            status, body = self.get(worker, "/health/")
+            status, body = self.get(worker, "/health/", token=False)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
         return body if status == 200 else None

@@ -6,12 +6,14 @@ published to ``analytics-results``, every closed sliding five minutes, and the v
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from ecap import auth
 from ecap.topics import TRANSACTIONS, USER_EVENTS
 
 from .deployment import Deployment
@@ -162,7 +164,8 @@ def test_metrics_view_exports_lag_latency_rates_and_dead_letters(
     single: Deployment, worker: str
 ) -> None:
     url = single.workers[worker][0].url + "/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    request = urllib.request.Request(url, headers=auth.header(single.settings))
+    with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     for family in (
@@ -176,3 +179,28 @@ def test_metrics_view_exports_lag_latency_rates_and_dead_letters(
         assert f"# TYPE {family} " in text, family
     topic = "transactions" if worker == "transactions" else "user-events"
     assert f'ecap_processing_latency_seconds_count{{topic="{topic}"}}' in text
+
+
+@pytest.mark.parametrize(
+    ("worker", "view"), [("transactions", "/kpis/current/"), ("user-events", "/sessions/active")]
+)
+def test_every_view_but_health_needs_the_api_token(
+    single: Deployment, worker: str, view: str
+) -> None:
+    process = single.workers[worker][0]
+    # ours, then Faust's own: routing, tables (their content), the index
+    for path in (view, "/metrics", "/router/", "/table/", "/"):
+        status, body = single.get(process, path, token=False)
+        assert status == 401, path
+        assert "Authorization: Bearer <token>" in body["error"]
+        assert str(auth.token_path(single.settings)) in body["error"]
+    request = urllib.request.Request(
+        process.url + view, headers={"Authorization": "Bearer not-the-token"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as wrong:
+        urllib.request.urlopen(request, timeout=10)
+    assert wrong.value.code == 401
+    wrong.value.close()
+    assert single.get(process, view)[0] == 200
+    assert single.get(process, "/router/")[0] == 200
+    assert single.get(process, "/health", token=False)[0] == 200

@@ -1,0 +1,138 @@
+"""The bearer token every worker web view asks for, except ``/health`` (docs/api-live.md).
+
+The token is ``ECAP_API_TOKEN`` when set; otherwise the content of ``<ECAP_HOME>/api-token``,
+created on first need (32 random bytes, URL-safe, mode 0600), so every process of one
+``ECAP_HOME`` (workers, ``ecap workers status``, tests, benchmarks) shares it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import secrets
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from ecap.settings import Settings, get_settings
+
+FILE_NAME = "api-token"
+"""The token file under ``ECAP_HOME`` (when ``ECAP_API_TOKEN`` is unset)."""
+OPEN_PATHS = frozenset({"/health", "/health/"})
+"""The only paths answered without a token (liveness probes have none)."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+class TokenError(Exception):
+    """The token file exists but holds no token."""
+
+
+def token_path(settings: Settings | None = None) -> Path:
+    """Where the token lives when ``ECAP_API_TOKEN`` is unset (absolute)."""
+    settings = settings or get_settings()
+    return (settings.home / FILE_NAME).resolve()
+
+
+def _configured(settings: Settings) -> str | None:
+    value = settings.api_token.get_secret_value().strip() if settings.api_token else ""
+    return value or None  # ECAP_API_TOKEN="" means unset, as for the other settings
+
+
+def api_token(settings: Settings | None = None) -> str:
+    """``ECAP_API_TOKEN``, or the token file's content (the file is created if missing)."""
+    settings = settings or get_settings()
+    configured = _configured(settings)
+    if configured is not None:
+        return configured
+    path = token_path(settings)
+    if not path.exists():
+        _create(path)
+    token = path.read_text().strip()
+    if not token:
+        raise TokenError(
+            f"{path} is empty; delete it (a new token is made on next start; restart the "
+            "workers) or set ECAP_API_TOKEN"
+        )
+    return token
+
+
+def _create(path: Path) -> None:
+    """Write a new token to ``path`` unless another process does so first.
+
+    The token is written to a private temporary file that is then hard-linked into place,
+    so no process ever reads a half-written token, and of processes starting together
+    the first link wins and the others read its token.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{FILE_NAME}-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process was first: keep its
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+
+
+def token_source(settings: Settings | None = None) -> str:
+    """Where the token of these settings comes from, for messages (never the token)."""
+    settings = settings or get_settings()
+    if _configured(settings) is not None:
+        return "the value of ECAP_API_TOKEN"
+    return f"the content of the file {token_path(settings)}"
+
+
+def header(settings: Settings | None = None) -> dict[str, str]:
+    """The ``Authorization`` header for the workers of these settings."""
+    return {"Authorization": f"Bearer {api_token(settings)}"}
+
+
+def curl_example(url: str, settings: Settings | None = None) -> str:
+    """A shell command that reads ``url`` with the token, without showing the token."""
+    settings = settings or get_settings()
+    if _configured(settings) is not None:
+        shell_value = "$ECAP_API_TOKEN"
+    else:
+        shell_value = f"$(cat {token_path(settings)})"
+    return f'curl -H "Authorization: Bearer {shell_value}" {url}'
+
+
+def middleware(token: str, source: str) -> Middleware:
+    """An aiohttp middleware answering 401 to any request but ``/health`` without
+    ``Authorization: Bearer <token>``. ``source`` says where the token is (see
+    :func:`token_source`) in the 401's message."""
+    expected = token.encode()
+    advice = (
+        f"send 'Authorization: Bearer <token>'; the token is {source} "
+        "('ecap workers status' shows how)"
+    )
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        scheme, _, value = given.strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            value.strip().encode("utf-8", "replace"), expected
+        ):
+            return await handler(request)
+        if not given:
+            problem = "missing bearer token"
+        elif scheme.lower() != "bearer":
+            problem = "the Authorization header is not a bearer token"
+        else:
+            problem = "wrong bearer token"
+        return web.json_response(
+            {"error": f"{problem}: {advice}"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="ecap"'},
+        )
+
+    return require_token
