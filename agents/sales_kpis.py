@@ -1,9 +1,9 @@
 """Sales KPIs in the transactions worker, beside the fraud agent, at a small cost.
 
-It follows the fraud agent (``TransactionsWorker.follow``): it gets each batch of
-``transactions`` after the fraud agent has scored it, with the records already decoded,
-so a record is delivered and decoded once per process. On an app without the fraud
-agent it reads ``transactions`` with an agent of its own and decodes itself. Per batch:
+It has no agent of its own: it follows the fraud agent (``TransactionsWorker.follow``)
+and gets each batch of ``transactions`` after the fraud agent has scored it, with the
+records already decoded, so a record is delivered and decoded once per process. Per
+batch:
 
 1. **skips** records the ledger already holds (see ``ecap.kpis.ledger``);
 2. **takes** each record decoded; a record that is not a valid transaction is left to the
@@ -29,9 +29,8 @@ from agents import transactions as transactions_agent
 from agents.transactions import Decoded
 from ecap import metrics
 from ecap.deadletter import dead_letter, worker_id
-from ecap.events import EventError, FailureStage, Transaction, decode
+from ecap.events import FailureStage
 from ecap.faust_app import WorkerSpec
-from ecap.kafka.batches import batches
 from ecap.kpis import sales
 from ecap.kpis.ledger import Delta
 from ecap.kpis.money import UnknownCurrency
@@ -40,10 +39,6 @@ from tables.kpi_windows import TICK_S, KpiLedger, on_revoked
 from web import live
 
 logger = logging.getLogger(__name__)
-
-TAKE_MAX = 2000
-TAKE_WITHIN_S = 0.01
-"""Longest wait for a batch to fill: part of the KPI freshness."""
 
 
 class SalesKpisWorker:
@@ -67,11 +62,6 @@ class SalesKpisWorker:
         self._late = metrics.LATE_EVENTS.labels("sales")
         self._latency = metrics.PROCESSING_LATENCY.labels(TRANSACTIONS)
 
-    async def consume(self, stream: faust.StreamT[bytes]) -> None:
-        """The agent body when there is no fraud agent to follow."""
-        async for events in batches(stream, TAKE_MAX, TAKE_WITHIN_S):
-            await self.follow(events, {})
-
     async def follow(self, events: Sequence[EventT], decoded: Decoded) -> None:
         """Count one batch (``decoded``: the records the fraud agent decoded); a failure
         is logged and the worker goes on."""
@@ -82,7 +72,7 @@ class SalesKpisWorker:
             metrics.EVENTS.labels(TRANSACTIONS, "failed").inc(len(events))
             logger.exception("a batch of %d records failed; the worker goes on", len(events))
 
-    async def process(self, events: Sequence[EventT], decoded: Decoded | None = None) -> None:
+    async def process(self, events: Sequence[EventT], decoded: Decoded) -> None:
         arrived_ms = int(time.time() * 1000)
         self.rate.add(len(events))
         by_partition: dict[int, list[EventT]] = {}
@@ -103,8 +93,7 @@ class SalesKpisWorker:
                 if delta is None:
                     delta = Delta(partition, offset, offset, arrived_ms)
                 delta.last = offset
-                key = (partition, offset)
-                tx = decoded[key] if decoded and key in decoded else _decode(event.value)
+                tx = decoded[partition, offset]
                 if tx is None:
                     self._skipped.inc()
                     continue
@@ -150,25 +139,16 @@ class SalesKpisWorker:
         )
 
 
-def _decode(value: bytes | None) -> Transaction | None:
-    try:
-        return decode(Transaction, value or b"")
-    except EventError:
-        return None
-
-
 def build(app: faust.App, spec: WorkerSpec) -> None:
-    """Follow the fraud agent (or add an agent), the ledger reader, a timer and the views."""
-    worker = SalesKpisWorker(app, worker_id(spec.name, spec.instance))
+    """Follow the fraud agent; add the ledger reader, a timer and the live views."""
     fraud = transactions_agent.worker_on(app)
-    if fraud is not None:
-        fraud.follow(worker.follow)
-    else:
-        source = app.topic(TRANSACTIONS, key_serializer="raw", value_serializer="raw")
-
-        @app.agent(source, name="sales-kpis")
-        async def count_sales(stream: faust.StreamT[bytes]) -> None:
-            await worker.consume(stream)
+    if fraud is None:
+        raise RuntimeError(
+            "the sales KPIs follow the fraud agent: build agents.transactions on this app "
+            "first (ecap.faust_app.WORKERS lists it before agents.sales_kpis)"
+        )
+    worker = SalesKpisWorker(app, worker_id(spec.name, spec.instance))
+    fraud.follow(worker.follow)
 
     @app.task
     async def follow_sales_ledger() -> None:
