@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from ecap import auth, services
-from ecap.kafka import faust_fastpath, tansu_compat
+from ecap.kafka import tansu_compat
 from ecap.settings import Settings, get_settings
 
 
@@ -65,7 +65,6 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
     kafka = services.kafka(settings)
     if kafka.embedded:
         tansu_compat.install()
-    faust_fastpath.install()
     spec.datadir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host}" for host in kafka.address.split(",")],
@@ -103,8 +102,9 @@ GC_THRESHOLDS = (50_000, 50, 100)
 A worker keeps tens of thousands of per-user states in memory, each a dozen lists and
 dicts, and allocates a few short-lived objects per record, so at the default threshold
 the collector runs every few records and keeps walking the states, which hold no cycles.
-Measured on the fraud agent alone (bench/stream_fraud.py's backlog, 60,000 transactions):
-7,340 tx/s at the default, 9,401 with these. Reference cycles are still collected, in
+Measured on the fraud agent alone (bench/stream_fraud.py's backlog, 60,000 transactions,
+with an experimental Faust delivery patch this session tried and removed): 7,340 tx/s at
+the default, 9,401 with these. Reference cycles are still collected, in
 batches; a young-generation pass over 50,000 objects takes a few milliseconds."""
 
 

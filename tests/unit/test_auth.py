@@ -146,7 +146,6 @@ async def test_an_unknown_path_without_token_gets_401_not_404(client: TestClient
 async def test_a_worker_app_guards_fausts_own_routes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(faust_app.faust_fastpath, "install", lambda: None)
     monkeypatch.delenv("ECAP_API_TOKEN", raising=False)
     settings = Settings(home=tmp_path, kafka_bootstrap="127.0.0.1:9")
     spec = faust_app.worker_spec("alerts", 0, 6099, settings)
