@@ -28,7 +28,7 @@ from mode.types.signals import BaseSignalT
 from agents import transactions as transactions_agent
 from agents.transactions import Decoded
 from ecap import metrics
-from ecap.deadletter import dead_letter, worker_id
+from ecap.deadletter import send_dead_letters, worker_id
 from ecap.events import FailureStage
 from ecap.faust_app import WorkerSpec
 from ecap.kpis import sales
@@ -81,7 +81,7 @@ class SalesKpisWorker:
         await self.kpis.prepare(by_partition)
         ledger = self.kpis.ledger
         deltas: list[Delta] = []
-        unconvertible: list[tuple[EventT, str]] = []
+        unconvertible: list[tuple[EventT, str, FailureStage]] = []
         times: list[int] = []
         for partition, partition_events in by_partition.items():
             delta: Delta | None = None
@@ -100,13 +100,12 @@ class SalesKpisWorker:
                 try:
                     sales.add(delta, ledger, tx)
                 except UnknownCurrency as exc:
-                    unconvertible.append((event, str(exc)))
+                    unconvertible.append((event, str(exc), FailureStage.PROCESS))
                     continue
                 times.append(sales.event_ms(tx))
             if delta is not None:
                 deltas.append(delta)
-        for event, error in unconvertible:
-            await self._dead_letter(event, error)
+        await send_dead_letters(self.dead_topic, unconvertible, self.worker)
         for delta in deltas:
             late = sum(delta.late.values())
             if late:
@@ -118,25 +117,6 @@ class SalesKpisWorker:
         now = time.time()
         for at in times:
             self._latency.observe(now - at / 1000)
-
-    async def _dead_letter(self, event: EventT, error: str) -> None:
-        message = event.message
-        metrics.DEAD_LETTERS.labels(TRANSACTIONS, FailureStage.PROCESS.value).inc()
-        metrics.EVENTS.labels(TRANSACTIONS, "dead_letter").inc()
-        await self.dead_topic.send(
-            key=message.key,
-            value=dead_letter(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                error=error,
-                stage=FailureStage.PROCESS,
-                worker=self.worker,
-            ),
-            force=True,
-        )
 
 
 def build(app: faust.App, spec: WorkerSpec) -> None:

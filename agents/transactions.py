@@ -55,7 +55,6 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import ConsumerRecord
-from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
 from faust.web import Request, Response, View
@@ -63,7 +62,7 @@ from mode.types.signals import BaseSignalT
 from prometheus_client import Counter, Gauge, Histogram, generate_latest
 
 from ecap import metrics
-from ecap.deadletter import dead_letter, worker_id
+from ecap.deadletter import send_dead_letters, worker_id
 from ecap.events import (
     FEATURES_HEADER,
     EventError,
@@ -307,7 +306,7 @@ class TransactionsWorker:
                         event, part, batch, alerts, dead
                     )
             batches.append(batch)
-        await self._dead_letters(dead)
+        await send_dead_letters(self.dead_topic, dead, self.worker)
         await self._emit(alerts)
         self._write(batches)
         for partition, partition_events in by_partition.items():
@@ -439,48 +438,6 @@ class TransactionsWorker:
                     logger.error("merchant %s: stats unreadable, starting afresh: %s", key, exc)
             part.merchants[key] = stats
         return stats
-
-    async def _dead_letters(self, dead: list[tuple[EventT, str, FailureStage]]) -> None:
-        for event, error, stage in dead:
-            message = event.message
-            metrics.DEAD_LETTERS.labels(TRANSACTIONS, stage.value).inc()
-            metrics.EVENTS.labels(TRANSACTIONS, "dead_letter").inc()
-            record = dead_letter(
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                key=message.key,
-                value=message.value,
-                error=error,
-                stage=stage,
-                worker=self.worker,
-            )
-            try:
-                await self.dead_topic.send(key=message.key, value=record, force=True)
-            except MessageSizeTooLargeError:
-                logger.error(
-                    "%s[%d]@%d: dead letter of %d bytes is over the producer limit; "
-                    "sent without its payload, which stays in the source topic",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    len(record),
-                )
-                await self.dead_topic.send(
-                    key=message.key,
-                    value=dead_letter(
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                        key=message.key,
-                        value=b"",
-                        error=f"{error} [payload of {len(message.value or b'')} bytes left in "
-                        f"{message.topic}[{message.partition}]@{message.offset}: too large]",
-                        stage=stage,
-                        worker=self.worker,
-                    ),
-                    force=True,
-                )
 
     async def _emit(self, alerts: list[_Alert]) -> None:
         """Send the batch's alerts and wait until the broker has them all."""

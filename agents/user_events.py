@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
-from aiokafka.errors import MessageSizeTooLargeError
 from faust.types import TP, EventT
 from mode.types.signals import BaseSignalT
 from pydantic import ValidationError
 
 from ecap import metrics
-from ecap.deadletter import dead_letter, worker_id
+from ecap.deadletter import send_dead_letters, worker_id
 from ecap.events import MAX_RECORD_BYTES, EventError, FailureStage, UserEvent, decode
 from ecap.faust_app import WorkerSpec
 from ecap.kafka.batches import batches
@@ -129,7 +128,7 @@ class UserEventsWorker:
                 times.append(clickstream.event_ms(user_event))
             if delta is not None:
                 deltas.append(delta)
-        await self._dead_letters(dead)
+        await send_dead_letters(self.dead_topic, dead, self.worker)
         for delta in deltas:
             late = sum(delta.late.values())
             if late:
@@ -142,36 +141,6 @@ class UserEventsWorker:
         observe = self._latency.observe
         for at in times:
             observe(now - at / 1000)
-
-    async def _dead_letters(self, dead: list[tuple[EventT, str, FailureStage]]) -> None:
-        for event, error, stage in dead:
-            metrics.DEAD_LETTERS.labels(USER_EVENTS, stage.value).inc()
-            metrics.EVENTS.labels(USER_EVENTS, "dead_letter").inc()
-            message = event.message
-            try:
-                await self._send_dead_letter(event, message.value, error, stage)
-            except MessageSizeTooLargeError:
-                size = len(message.value or b"")
-                where = f"{message.topic}[{message.partition}]@{message.offset}"
-                logger.error("%s: dead letter too large; sent without its payload", where)
-                error = f"{error} [payload of {size} bytes left in {where}: too large]"
-                await self._send_dead_letter(event, b"", error, stage)
-
-    async def _send_dead_letter(
-        self, event: EventT, value: bytes | None, error: str, stage: FailureStage
-    ) -> None:
-        message = event.message
-        letter = dead_letter(
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            key=message.key,
-            value=value,
-            error=error,
-            stage=stage,
-            worker=self.worker,
-        )
-        await self.dead_topic.send(key=message.key, value=letter, force=True)
 
 
 def build(app: faust.App, spec: WorkerSpec) -> None:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import logging
 import socket
+from collections.abc import Iterable
 
+from aiokafka.errors import MessageSizeTooLargeError
+from faust.types import EventT, TopicT
+
+from ecap import metrics
 from ecap.events import DeadLetter, FailureStage, encode, now_utc
 from ecap.topics import dlq
 
-__all__ = ["dead_letter", "dlq", "worker_id"]
+__all__ = ["dead_letter", "dlq", "send_dead_letters", "worker_id"]
+
+logger = logging.getLogger(__name__)
 
 
 def worker_id(name: str, instance: int) -> str:
@@ -40,3 +48,50 @@ def dead_letter(
             failed_at=now_utc(),
         )
     )
+
+
+async def send_dead_letters(
+    dead_topic: TopicT,
+    dead: Iterable[tuple[EventT, str, FailureStage]],
+    worker: str,
+) -> None:
+    """Send a dead letter for each (event, error, stage) and count it.
+
+    A dead letter carries its record base64-encoded; one over the producer's request
+    limit is sent without its payload, which stays in the source topic, and the error
+    says where.
+    """
+    for event, error, stage in dead:
+        message = event.message
+        metrics.DEAD_LETTERS.labels(message.topic, stage.value).inc()
+        metrics.EVENTS.labels(message.topic, "dead_letter").inc()
+        try:
+            await _send(dead_topic, event, message.value, error, stage, worker)
+        except MessageSizeTooLargeError:
+            where = f"{message.topic}[{message.partition}]@{message.offset}"
+            size = len(message.value or b"")
+            logger.error("%s: dead letter over the producer limit; sent without its payload", where)
+            error = f"{error} [payload of {size} bytes left in {where}: too large]"
+            await _send(dead_topic, event, b"", error, stage, worker)
+
+
+async def _send(
+    dead_topic: TopicT,
+    event: EventT,
+    value: bytes | None,
+    error: str,
+    stage: FailureStage,
+    worker: str,
+) -> None:
+    message = event.message
+    letter = dead_letter(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=value,
+        error=error,
+        stage=stage,
+        worker=worker,
+    )
+    await dead_topic.send(key=message.key, value=letter, force=True)
