@@ -8,8 +8,13 @@ import time
 from collections import Counter
 
 import pytest
+import rocksdict
 
-from .conftest import Dataset, FraudDeployment
+from ecap import faust_app, workers_launcher
+from ecap.kafka import offsets
+from tables.user_state import USER_STATE
+
+from .conftest import PARTITIONS, USER_STATE_CHANGELOG, Dataset, FraudDeployment
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +64,29 @@ def test_a_worker_killed_under_load_and_restarted_loses_and_doubles_nothing(
     counts = {user: len(ids) for user, ids in dataset.by_user().items()}
     assert {user: states[user].count for user in counts} == counts
     assert "anomaly model restored" in deployment.log(restarted)
+
+
+def test_a_stopped_worker_has_recorded_each_user_state_partition_up_to_its_changelog_end(
+    deployment: FraudDeployment,
+) -> None:
+    """User state is written in bulk (``tables.user_state.write_many``), not through Faust's
+    table API; the offset Faust's recovery starts from must still be the changelog's last
+    record, or a restart reads the changelog again (or, were it ahead, skips records)."""
+    workers_launcher.stop(deployment.settings)
+    ranges = offsets.partition_ranges(deployment.bootstrap, [USER_STATE_CHANGELOG])
+    ends = {partition: end for (_, partition), (_, end) in ranges.items()}
+    assert len(ends) == PARTITIONS
+    datadir = faust_app.worker_spec("transactions", 0, 0, deployment.settings).datadir
+    persisted = {}
+    for partition in ends:
+        (path,) = datadir.glob(f"**/{USER_STATE}-{partition}.db")
+        db = rocksdict.Rdict(
+            str(path),
+            options=rocksdict.Options(raw_mode=True),
+            access_type=rocksdict.AccessType.read_only(),
+        )
+        try:
+            persisted[partition] = int(db[b"__faust\0offset__"])
+        finally:
+            db.close()
+    assert persisted == {partition: end - 1 for partition, end in ends.items()}
