@@ -97,9 +97,8 @@ TAKE_WITHIN_S = 0.02
 """Longest wait for a batch to fill. A batch also ends at the first poll (1 ms) that finds
 nothing new (``batches(..., until_idle=True)``): records arrive a fetch at a time, so on a
 stream the worker keeps up with a batch is the last fetch, and on a backlog it grows to
-TAKE_MAX. Measured at 1,000 tx/s (bench/stream_fraud.py, with the delivery patch of
-docs/fraud-ops.md § Tuning), event to alert created p50: 52 ms with a fixed 20 ms wait,
-38 ms ending at the first idle poll."""
+TAKE_MAX. Measured at 1,000 tx/s (bench/stream_fraud.py), event to alert created p50:
+52 ms with a fixed 20 ms wait, 38 ms ending at the first idle poll."""
 USERS_CACHED_PER_PARTITION = 20_000
 """Decoded user states kept in memory per partition (least recently used evicted)."""
 CONTROL_WAIT_S = 30.0

@@ -103,8 +103,8 @@ A worker keeps tens of thousands of per-user states in memory, each a dozen list
 dicts, and allocates a few short-lived objects per record, so at the default threshold
 the collector runs every few records and keeps walking the states, which hold no cycles.
 Measured on the fraud agent alone (bench/stream_fraud.py's backlog, 60,000 transactions,
-with an experimental Faust delivery patch this session tried and removed): 7,340 tx/s at
-the default, 9,401 with these. Reference cycles are still collected, in
+with ``ecap.kafka.faust_fastpath``, before the bulk state writes): 7,340 tx/s at the
+default, 9,401 with these. Reference cycles are still collected, in
 batches; a young-generation pass over 50,000 objects takes a few milliseconds."""
 
 
