@@ -111,7 +111,9 @@ METRICS_PATH = "/metrics/"
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 """Prometheus text format (aiohttp sets the charset itself)."""
 PRODUCER_BUFFER_MESSAGES = 4 * TAKE_MAX
-"""Changelog records Faust may hold unsent before it makes the stream wait."""
+"""Records Faust's producer buffer may hold unsent before it makes the stream wait (alerts
+and dead letters go through it; state writes go straight to the producer, see
+``tables.user_state.write_many``)."""
 PRODUCER_BATCH_BYTES = 1024 * 1024
 """Producer batch per partition: the embedded broker takes ~10 ms per produce request, so
 Faust's default 16 KB batches cap a worker at a few thousand changelog records a second."""
@@ -538,8 +540,8 @@ def build(app: faust.App, spec: WorkerSpec) -> None:
     # Hand records to the agent without four asyncio tasks each (see the module).
     faust_fastpath.install()
     app.conf.producer_max_batch_size = PRODUCER_BATCH_BYTES
-    # A batch writes hundreds of changelog records at once; at Faust's default (100) every
-    # incoming record would wait for the buffer to drain, one record at a time.
+    # A batch can send hundreds of alerts or dead letters at once; at Faust's default (100)
+    # every incoming record would wait for the buffer to drain, one record at a time.
     app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES  # creates the producer: last
     fraud_tables = tables.define(app)
     worker = TransactionsWorker(

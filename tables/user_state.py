@@ -40,6 +40,7 @@ state, which decides alerts and de-duplication, is written with every batch.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +56,8 @@ from faust.types import TP, EventT, RecordMetadata, TableT
 from ecap.fraud.detector import RulePrecision
 from ecap.fraud.model import AnomalyModel
 from ecap.topics import BY_NAME, TRANSACTIONS
+
+logger = logging.getLogger(__name__)
 
 USER_STATE = "fraud-user-state"
 MERCHANT_STATS = "fraud-merchant-stats"
@@ -142,6 +145,7 @@ async def write_many(
     last: asyncio.Future[RecordMetadata] | None = None
     for key, value in items:
         last = await producer.send(topic, key, value, partition, None, None)  # type: ignore[assignment]
+        last.add_done_callback(_log_failed_send)
     assert last is not None
     changelog = TP(topic, partition)
 
@@ -150,6 +154,11 @@ async def write_many(
             store.set_persisted_offset(changelog, future.result().offset)
 
     last.add_done_callback(persisted)
+
+
+def _log_failed_send(future: asyncio.Future[RecordMetadata]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("a changelog record was not written: %r", future.exception())
 
 
 @contextmanager

@@ -51,6 +51,16 @@ P_SIGNUP = 0.5
 """Chance that a prospect's session ends in a signup."""
 P_REFUND = 0.03
 """Share of purchases refunded later."""
+P_NEW_DEVICE = 0.02
+"""Sessions of a known customer on a device they never used before (then theirs), at most
+once per customer and run: the run compresses weeks of a heavy buyer's shopping into
+hours, and a new phone every fifty sessions is not how people live."""
+P_OTHER_NETWORK = 0.05
+"""Sessions of a known customer from another address in their home city (mobile data, a
+friend's wifi, a new line)."""
+P_NEW_INSTRUMENT = 0.01
+"""Purchases of a known customer with a card they never paid with before (then theirs),
+at most once per customer and run, as for devices."""
 SPEND_SHAPE = 6.0
 """Gamma shape of a customer's order values around their mean (coefficient of variation 0.41)."""
 
@@ -67,8 +77,13 @@ def customer_session(world: World, customer: int, on_purchase: PurchaseHook) -> 
     """A signed-up customer browses, maybe buys, maybe reviews, maybe logs out."""
     rng = world.rng
     slots = len(world.devices[customer])
-    slot = 0 if slots == 1 or rng.random() < 0.7 else rng.randrange(slots)
+    if rng.random() < P_NEW_DEVICE and not world.changed_device[customer]:
+        slot = world.new_device(customer)
+    else:
+        slot = 0 if slots == 1 or rng.random() < 0.7 else rng.randrange(slots)
     visit = world.visit(customer, slot)
+    if rng.random() < P_OTHER_NETWORK:
+        visit.ip = ip_in_city(visit.city, rng.getrandbits(16))
     if rng.random() < P_REMEMBERED:
         visit.user_id = world.customer_ids[customer]
     world.user_event(visit, UserEventType.SESSION_START, "/", referrer=rng.choice(REFERRERS))
@@ -80,6 +95,9 @@ def customer_session(world: World, customer: int, on_purchase: PurchaseHook) -> 
         target = rng.gammavariate(SPEND_SHAPE, world.mean_spend[customer] / SPEND_SHAPE)
         basket = world.basket(customer, target, visit.city)
         pay = world.usual_payment(customer, slot)
+        pay.ip = visit.ip
+        if rng.random() < P_NEW_INSTRUMENT and not world.changed_instrument[customer]:
+            pay.method, pay.instrument_id = world.new_instrument(customer)
         yield from checkout(world, visit, basket, pay, on_purchase)
     if visit.user_id is not None and rng.random() < P_REVIEW:
         product = rng.randrange(len(world.shop))

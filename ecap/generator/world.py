@@ -167,6 +167,9 @@ class World:
         """Legitimate purchases in this run, per customer: their visible history."""
         self.blocked_until = [0] * n
         """Customers under attack (or just after one) start no legitimate checkout."""
+        self.changed_device = [False] * n
+        self.changed_instrument = [False] * n
+        """Customers who took up a new device / card in this run (once each at most)."""
 
     # ------------------------------------------------------------------ ids and time
 
@@ -345,6 +348,24 @@ class World:
             city=self.city[customer],
             ip=self.ips[customer],
         )
+
+    def new_device(self, customer: int) -> int:
+        """A device the customer has not used before (a new phone, a work laptop), theirs
+        from now on; returns its slot."""
+        device, channel = self.stranger_device()
+        self.changed_device[customer] = True
+        self.devices[customer].append(device)
+        self.device_channels[customer].append(channel)
+        return len(self.devices[customer]) - 1
+
+    def new_instrument(self, customer: int) -> tuple[str, str]:
+        """A card the customer has not paid with before (a replacement or a second one),
+        of the same method as their first, theirs from now on: (method, instrument id)."""
+        method = self.instruments[customer][0][0]
+        instrument = f"pi-{self.rng.getrandbits(48):012x}"
+        self.changed_instrument[customer] = True
+        self.instruments[customer].append((method, instrument))
+        return method, instrument
 
     def stranger_device(self) -> tuple[str, str]:
         """A device nobody in the population owns, and its channel."""

@@ -7,7 +7,10 @@ backlog of user events, same load): about 6,900 events/s with ``take_events`` ag
 one event, then takes what has arrived, polling every :data:`POLL_S` for at most
 ``within_s`` while fewer than ``max_events`` are there (larger batches mean fewer ledger
 records). Events are acknowledged (``Event.ack``, so offsets can be committed) once the
-loop body has handled the batch, as ``take_events`` does.
+loop body has handled the batch and asks for the next one. A body that raises, or is
+cancelled at shutdown, leaves its batch unacknowledged: its offsets are not committed, and
+the records are read again after a restart (the agents are idempotent on redelivery),
+instead of being committed half-processed.
 
 Faust's sensors do not see these events (``on_stream_event_in/out``); ECAP's metrics do.
 """
@@ -52,8 +55,6 @@ async def batches(
                 break
             taken = len(events)
             await asyncio.sleep(POLL_S)
-        try:
-            yield events
-        finally:
-            for event in events:
-                event.ack()
+        yield events
+        for event in events:
+            event.ack()

@@ -40,7 +40,7 @@ from mode import Service
 
 __all__ = ["deliver", "install", "is_installed", "uninstall"]
 
-SUPPORTED_FAUST = ("0.15.",)
+SUPPORTED_FAUST = ("0.15.3",)
 """Faust versions whose ``Consumer._drain_messages`` this module reproduces."""
 
 _original: Callable[..., Awaitable[None]] | None = None
@@ -155,9 +155,9 @@ def install() -> None:
     global _original
     if _original is not None:
         return
-    if not faust.__version__.startswith(SUPPORTED_FAUST):
+    if faust.__version__ not in SUPPORTED_FAUST:
         raise RuntimeError(
-            f"ecap.kafka.faust_fastpath reproduces Faust {' '.join(SUPPORTED_FAUST)}x's fetch "
+            f"ecap.kafka.faust_fastpath reproduces Faust {' '.join(SUPPORTED_FAUST)}'s fetch "
             f"loop, this is Faust {faust.__version__}; pin faust-streaming to a supported "
             "version or update the module"
         )

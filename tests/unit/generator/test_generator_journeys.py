@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 
 from ecap.events import TransactionType, UserEventType
 
@@ -32,7 +33,8 @@ def test_funnel_steps_come_in_order_in_every_session_seen_from_its_start(fraud_r
 
 def test_session_events_are_in_time_order_from_one_device_and_place(fraud_run) -> None:
     for events in _sessions(fraud_run).values():
-        times = [e["event_time"] for e in events]
+        # parsed: a time on a whole second is written without a fraction ("17Z" > "17.6Z")
+        times = [datetime.fromisoformat(e["event_time"]) for e in events]
         assert times == sorted(times)
         assert len({e["device_id"] for e in events}) == 1
         assert len({e["location"]["city"] for e in events}) == 1

@@ -65,7 +65,7 @@ def test_legitimate_transactions_use_the_customers_own_devices_instruments_and_h
         assert tx["device_id"] in world.devices[who]
         assert tx["payment_instrument_id"] in {i for _, i in world.instruments[who]}
         assert tx["location"]["city"] == CITIES[world.city[who]].name
-        assert tx["ip_address"] == world.ips[who]
+        assert tx["ip_address"].split(".")[:2] == world.ips[who].split(".")[:2]  # home city
         assert tx["currency"] == CITIES[world.city[who]].currency
         checked += 1
     assert checked > 1000
