@@ -145,20 +145,24 @@ async def write_many(
     last: asyncio.Future[RecordMetadata] | None = None
     for key, value in items:
         last = await producer.send(topic, key, value, partition, None, None)  # type: ignore[assignment]
-        last.add_done_callback(_log_failed_send)
     assert last is not None
     changelog = TP(topic, partition)
 
     def persisted(future: asyncio.Future[RecordMetadata]) -> None:
-        if not future.cancelled() and future.exception() is None:
-            store.set_persisted_offset(changelog, future.result().offset)
+        # One callback per call, on the last record: a callback on every record's future
+        # took the benchmark's p99 at 1,000 tx/s from about 170 ms to 330-620 ms. The
+        # records of one call share a partition and are acknowledged in order, so a failed
+        # produce request shows on the last record, unless the call's records needed more
+        # than one request and an earlier one failed alone (that goes unlogged).
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            logger.error("%s: changelog records not written: %r", changelog, error)
+            return
+        store.set_persisted_offset(changelog, future.result().offset)
 
     last.add_done_callback(persisted)
-
-
-def _log_failed_send(future: asyncio.Future[RecordMetadata]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("a changelog record was not written: %r", future.exception())
 
 
 @contextmanager
