@@ -171,7 +171,8 @@ def partition_of(event: EventT) -> Iterator[None]:
 
     Faust reads the partition from its current-event context variable, which a batch
     taken in batches does not set in the agent's task. This sets it to one
-    event of the partition being processed (the only private name of Faust used here).
+    event of the partition being processed (a private name of Faust, as is the
+    RocksDB store's ``_db_for_partition`` in :func:`write_many`).
     """
     token = _current_event.set(weakref.ref(event))
     try:
