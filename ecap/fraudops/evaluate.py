@@ -221,13 +221,26 @@ def table(evaluation: Evaluation) -> Table:
     return out
 
 
+REPLAY_LATENCY_MS = 3_600_000.0
+"""A median latency above this means the event times were not the wall clock of the run."""
+
+
 def latency_line(evaluation: Evaluation) -> str:
-    """Detection time minus event time over all alerts, as one line."""
+    """Detection time minus event time over all alerts, as one line (with a hint when the
+    event times were simulated in the past, as a ``--seed`` run's are by default)."""
     latency = evaluation.overall.latency_ms
     if not latency.get("count"):
         return "latency: no alerts"
-    return (
+    line = (
         f"latency, event time to detection: p50 {latency['p50']:,.0f} ms, "
         f"p95 {latency['p95']:,.0f} ms, p99 {latency['p99']:,.0f} ms "
         f"over {latency['count']:,.0f} alerts (per scenario in --json)"
     )
+    if latency["p50"] > REPLAY_LATENCY_MS:
+        line += (
+            "\n  the event times lie hours before detection: the stream was simulated in "
+            "the past (ecap generate stream --seed starts at 2026-11-27T08:00Z unless "
+            "--start now), so this is not the detection delay; generate with --start now "
+            "to measure it"
+        )
+    return line
