@@ -239,7 +239,7 @@ def latency_line(evaluation: Evaluation) -> str:
     if latency["p50"] > REPLAY_LATENCY_MS:
         line += (
             "\n  the event times lie hours before detection: the stream was simulated in "
-            "the past (ecap generate stream --seed starts at 2026-11-27T08:00Z unless "
+            "the past (a seeded 'ecap generate stream' starts at a fixed time unless "
             "--start now), so this is not the detection delay; generate with --start now "
             "to measure it"
         )

@@ -77,7 +77,7 @@ def customer_session(world: World, customer: int, on_purchase: PurchaseHook) -> 
     """A signed-up customer browses, maybe buys, maybe reviews, maybe logs out."""
     rng = world.rng
     slots = len(world.devices[customer])
-    if rng.random() < P_NEW_DEVICE and not world.changed_device[customer]:
+    if rng.random() < P_NEW_DEVICE and not world.took_up_device(customer):
         slot = world.new_device(customer)
     else:
         slot = 0 if slots == 1 or rng.random() < 0.7 else rng.randrange(slots)
@@ -96,7 +96,7 @@ def customer_session(world: World, customer: int, on_purchase: PurchaseHook) -> 
         basket = world.basket(customer, target, visit.city)
         pay = world.usual_payment(customer, slot)
         pay.ip = visit.ip
-        if rng.random() < P_NEW_INSTRUMENT and not world.changed_instrument[customer]:
+        if rng.random() < P_NEW_INSTRUMENT and not world.took_up_instrument(customer):
             pay.method, pay.instrument_id = world.new_instrument(customer)
         yield from checkout(world, visit, basket, pay, on_purchase)
     if visit.user_id is not None and rng.random() < P_REVIEW:

@@ -167,9 +167,6 @@ class World:
         """Legitimate purchases in this run, per customer: their visible history."""
         self.blocked_until = [0] * n
         """Customers under attack (or just after one) start no legitimate checkout."""
-        self.changed_device = [False] * n
-        self.changed_instrument = [False] * n
-        """Customers who took up a new device / card in this run (once each at most)."""
 
     # ------------------------------------------------------------------ ids and time
 
@@ -349,11 +346,18 @@ class World:
             ip=self.ips[customer],
         )
 
+    def took_up_device(self, customer: int) -> bool:
+        """Whether the customer has a device beyond the population's (see new_device)."""
+        return len(self.devices[customer]) > self.pop.device_count[customer]
+
+    def took_up_instrument(self, customer: int) -> bool:
+        """Whether the customer has a card beyond the population's (see new_instrument)."""
+        return len(self.instruments[customer]) > self.pop.instrument_count[customer]
+
     def new_device(self, customer: int) -> int:
         """A device the customer has not used before (a new phone, a work laptop), theirs
         from now on; returns its slot."""
         device, channel = self.stranger_device()
-        self.changed_device[customer] = True
         self.devices[customer].append(device)
         self.device_channels[customer].append(channel)
         return len(self.devices[customer]) - 1
@@ -363,7 +367,6 @@ class World:
         of the same method as their first, theirs from now on: (method, instrument id)."""
         method = self.instruments[customer][0][0]
         instrument = f"pi-{self.rng.getrandbits(48):012x}"
-        self.changed_instrument[customer] = True
         self.instruments[customer].append((method, instrument))
         return method, instrument
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 import rocksdict
+from faust.stores.rocksdb import Store as RocksDBStore
 
 from ecap import faust_app, workers_launcher
 from ecap.kafka import offsets
@@ -86,7 +87,7 @@ def test_a_stopped_worker_has_recorded_each_user_state_partition_up_to_its_chang
             access_type=rocksdict.AccessType.read_only(),
         )
         try:
-            persisted[partition] = int(db[b"__faust\0offset__"])
+            persisted[partition] = int(db[RocksDBStore.offset_key])
         finally:
             db.close()
     assert persisted == {partition: end - 1 for partition, end in ends.items()}
