@@ -88,7 +88,7 @@ def child_pandas(orders: str, out: str) -> None:
     """The baseline: RFM and the CLV summary with pandas in this one process."""
     import pandas as pd
 
-    from spark_jobs.fx import EUR_PER_UNIT
+    from ecap.currency import EUR_PER_UNIT
     from spark_jobs.models import clv, rfm
 
     started = time.monotonic()

@@ -469,6 +469,16 @@ def encode(event: Event) -> bytes:
     return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
 
 
+def optional_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` that default to None, in declaration order.
+
+    They are the fields a record may leave out. Code that writes a contract's fields
+    without building the model (the generator's wire format, the bronze rows) takes them
+    from here, so a field added to the contract reaches it.
+    """
+    return tuple(name for name, field in model.model_fields.items() if field.default is None)
+
+
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema (draft 2020-12) of every contract, by contract name."""
     schemas = {}

@@ -33,6 +33,7 @@ from ecap.events import (
     Transaction,
     UserEvent,
     decode,
+    optional_fields,
 )
 from spark_jobs import lake
 
@@ -153,18 +154,7 @@ _TRANSACTION_FIELDS = [
     pa.field("schema_version", pa.int32()),
 ]
 
-_USER_EVENT_OPTIONAL = (
-    "user_id",
-    "referrer",
-    "product_id",
-    "category",
-    "price",
-    "quantity",
-    "search_query",
-    "rating",
-    "cart_value",
-    "transaction_id",
-)
+_USER_EVENT_OPTIONAL = optional_fields(UserEvent)
 
 
 def _user_event_row(event: Event) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pyspark.sql import SparkSession
 
-from spark_jobs import churn, clv, cohorts, delta_io, ingest, lake, rfm, silver
+from ecap.currency import REPORTING_CURRENCY
+from spark_jobs import churn_job, clv_job, cohorts_job, delta_io, ingest, lake, rfm_job, silver
 from spark_jobs.gold import GoldError
 from spark_jobs.lake import Lake
 from spark_jobs.options import ModelOptions
@@ -26,7 +27,7 @@ def load_silver(
     the_lake: Lake,
     orders_path: str | None = None,
     *,
-    currency: str = "EUR",
+    currency: str = REPORTING_CURRENCY,
 ) -> Silver:
     """The silver tables the gold jobs read, cached: from the lake, or built in memory
     from an order file (checked whole first; nothing is written)."""
@@ -53,9 +54,9 @@ def run_gold(
 ) -> JobReport:
     """Run one gold job on ``data``."""
     if job == "rfm":
-        return rfm.run(the_lake, data.orders, as_of=options.as_of, progress=progress)
+        return rfm_job.run(the_lake, data.orders, as_of=options.as_of, progress=progress)
     if job == "clv":
-        return clv.run(
+        return clv_job.run(
             the_lake,
             data.orders,
             as_of=options.as_of,
@@ -66,7 +67,7 @@ def run_gold(
             progress=progress,
         )
     if job == "churn":
-        report, _ = churn.run(
+        report, _ = churn_job.run(
             the_lake,
             data.orders,
             as_of=options.as_of,
@@ -77,7 +78,7 @@ def run_gold(
         )
         return report
     if job == "cohorts":
-        return cohorts.run(
+        return cohorts_job.run(
             the_lake, data.orders, data.order_lines, as_of=options.as_of, progress=progress
         )
     raise ValueError(f"no gold job named {job!r}; choose from {GOLD_JOBS}")
@@ -89,7 +90,7 @@ def run_chain(
     *,
     bootstrap: str | None = None,
     orders_path: str | None = None,
-    currency: str = "EUR",
+    currency: str = REPORTING_CURRENCY,
     options: ModelOptions = ModelOptions(),
     skip_if_unchanged: bool = False,
     progress: Progress = quiet,

@@ -22,6 +22,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from ecap import services
+from ecap.currency import REPORTING_CURRENCY
 from spark_jobs import bronze
 from spark_jobs.lake import Lake
 from spark_jobs.options import DEFAULTS, RETENTION_HOURS, ModelOptions
@@ -241,7 +242,9 @@ def ingest_command(
 
 @app.command("silver")
 def silver_command(
-    lake: LakeOption = None, orders: OrdersOption = None, currency: CurrencyOption = "EUR"
+    lake: LakeOption = None,
+    orders: OrdersOption = None,
+    currency: CurrencyOption = REPORTING_CURRENCY,
 ) -> None:
     """Rebuild the silver orders from bronze, or from an order file."""
     started = time.monotonic()
@@ -260,7 +263,7 @@ def silver_command(
 def rfm_command(
     lake: LakeOption = None,
     orders: OrdersOption = None,
-    currency: CurrencyOption = "EUR",
+    currency: CurrencyOption = REPORTING_CURRENCY,
     as_of: AsOfOption = None,
 ) -> None:
     """Recency, frequency, monetary scores and the 11 segments (gold/rfm)."""
@@ -271,7 +274,7 @@ def rfm_command(
 def clv_command(
     lake: LakeOption = None,
     orders: OrdersOption = None,
-    currency: CurrencyOption = "EUR",
+    currency: CurrencyOption = REPORTING_CURRENCY,
     as_of: AsOfOption = None,
     horizon_days: Annotated[
         int, typer.Option("--horizon-days", min=1, help="Horizon of expected purchases.")
@@ -301,7 +304,7 @@ def clv_command(
 def churn_command(
     lake: LakeOption = None,
     orders: OrdersOption = None,
-    currency: CurrencyOption = "EUR",
+    currency: CurrencyOption = REPORTING_CURRENCY,
     as_of: AsOfOption = None,
     horizon_days: Annotated[
         int, typer.Option("--horizon-days", min=1, help="Churn = no order in this many days.")
@@ -328,7 +331,7 @@ def churn_command(
 def cohorts_command(
     lake: LakeOption = None,
     orders: OrdersOption = None,
-    currency: CurrencyOption = "EUR",
+    currency: CurrencyOption = REPORTING_CURRENCY,
     as_of: AsOfOption = None,
 ) -> None:
     """Monthly acquisition cohorts, and daily revenue by category and region with margin."""
@@ -339,7 +342,7 @@ def cohorts_command(
 def all_command(
     lake: LakeOption = None,
     orders: OrdersOption = None,
-    currency: CurrencyOption = "EUR",
+    currency: CurrencyOption = REPORTING_CURRENCY,
     bootstrap: BootstrapOption = None,
     as_of: AsOfOption = None,
 ) -> None:

@@ -13,7 +13,7 @@ order_time          yes      when: a timestamp, a date, or ISO-8601 text
 amount              yes      what was paid (or refunded), >= 0, in ``currency``
 order_id            no       the order's id; repeated ids are one order (first row wins).
                              Without it, every row is its own order
-currency            no       ISO code from the FX table (:mod:`spark_jobs.fx`);
+currency            no       ISO code from the FX table (:mod:`ecap.currency`);
                              without the column, amounts are in ``--currency`` (EUR)
 type                no       ``purchase`` (or empty) or ``refund``
 original_order_id   no       for a refund: the order it refunds (needs ``order_id``)
@@ -40,8 +40,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.fx import EUR_PER_UNIT, REPORTING_CURRENCY
-from spark_jobs.silver import PURCHASE, REFUND, OrderEvents
+from ecap.currency import EUR_PER_UNIT, REPORTING_CURRENCY
+from spark_jobs.silver import LINE_COLUMNS, ORDER_EVENT_COLUMNS, PURCHASE, REFUND, OrderEvents
 
 REQUIRED = ("customer_id", "order_time", "amount")
 OPTIONAL = (
@@ -297,31 +297,21 @@ def read_orders_file(
         raise OrdersFileError(f"orders file {path} cannot be used; nothing was written:\n{listed}")
     has_id = "order_id" in raw.columns
     order_id = F.col("order_id") if has_id else F.concat(F.lit("row-"), F.col("_seq"))
-    events = typed.select(
-        order_id.alias("order_id"),
-        "customer_id",
-        "order_time",
-        F.coalesce(F.col("type"), F.lit(PURCHASE)).alias("type"),
-        "original_order_id",
-        "amount",
-        "currency",
-        "category",
-        "region",
-        "country",
-        "payment_method",
-        "channel",
-        "_seq",
-        "cost",
-    )
-    lines = events.where(F.col("type") == PURCHASE).select(
-        "order_id",
-        "_seq",
-        F.lit(0).alias("line_no"),
-        F.lit(None).cast("string").alias("product_id"),
-        "category",
-        F.lit(1).alias("quantity"),
-        F.col("amount").alias("line_amount"),
-        F.col("cost").alias("unit_cost"),
-        F.col("currency").alias("cost_currency"),
+    events = typed.withColumns(
+        {"order_id": order_id, "type": F.coalesce(F.col("type"), F.lit(PURCHASE))}
+    ).select(*ORDER_EVENT_COLUMNS, "cost")
+    lines = (
+        events.where(F.col("type") == PURCHASE)
+        .withColumns(
+            {
+                "line_no": F.lit(0),
+                "product_id": F.lit(None).cast("string"),
+                "quantity": F.lit(1),
+                "line_amount": F.col("amount"),
+                "unit_cost": F.col("cost"),
+                "cost_currency": F.col("currency"),
+            }
+        )
+        .select(*LINE_COLUMNS)
     )
     return OrderEvents(events.drop("cost"), lines, source=path)

@@ -46,8 +46,8 @@ ORDER_EVENT_COLUMNS = (
     "channel",
     "_seq",
 )
-"""Purchases and refunds, the input of :func:`build`. ``_seq`` orders copies of one id
-(the smallest is kept)."""
+"""Purchases and refunds, the input of :func:`build`, from bronze or an order file alike.
+``_seq`` orders copies of one id (the smallest is kept)."""
 
 LINE_COLUMNS = (
     "order_id",
@@ -61,6 +61,14 @@ LINE_COLUMNS = (
     "cost_currency",
 )
 """Line items of the purchases: list value (order currency) and unit cost (its own)."""
+
+_ORDER_NAMES_IN_BRONZE = {
+    "transaction_id": "order_id",
+    "user_id": "customer_id",
+    "event_time": "order_time",
+    "original_transaction_id": "original_order_id",
+}
+"""Bronze transaction columns that hold an order column under their contract name."""
 
 PURCHASE = "purchase"
 REFUND = "refund"
@@ -104,20 +112,10 @@ def from_bronze(spark: SparkSession, the_lake: Lake) -> OrderEvents:
         )
     seq = F.col("_kafka_partition").cast("long") * F.lit(1 << 40) + F.col("_kafka_offset")
     tx = delta_io.read_delta(spark, path)
-    events = tx.select(
-        F.col("transaction_id").alias("order_id"),
-        F.col("user_id").alias("customer_id"),
-        F.col("event_time").alias("order_time"),
-        "type",
-        F.col("original_transaction_id").alias("original_order_id"),
-        "amount",
-        "currency",
-        "category",
-        "region",
-        "country",
-        "payment_method",
-        "channel",
-        seq.alias("_seq"),
+    events = (
+        tx.withColumnsRenamed(_ORDER_NAMES_IN_BRONZE)
+        .withColumn("_seq", seq)
+        .select(*ORDER_EVENT_COLUMNS)
     )
     items = delta_io.read_delta(spark, the_lake.bronze(lake.TRANSACTION_ITEMS)).where(
         F.col("type") == PURCHASE
@@ -131,16 +129,11 @@ def from_bronze(spark: SparkSession, the_lake: Lake) -> OrderEvents:
         products = spark.createDataFrame(
             [], "product_id STRING, unit_cost DOUBLE, cost_currency STRING"
         )
-    lines = items.join(F.broadcast(products), "product_id", "left").select(
-        F.col("transaction_id").alias("order_id"),
-        seq.alias("_seq"),
-        "line_no",
-        "product_id",
-        "category",
-        "quantity",
-        "line_amount",
-        "unit_cost",
-        "cost_currency",
+    lines = (
+        items.join(F.broadcast(products), "product_id", "left")
+        .withColumnsRenamed({"transaction_id": "order_id"})
+        .withColumn("_seq", seq)
+        .select(*LINE_COLUMNS)
     )
     return OrderEvents(events, lines, source=path)
 

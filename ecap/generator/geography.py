@@ -2,8 +2,8 @@
 
 Local time is UTC plus the city's standard offset (no daylight saving), so an hour of day
 means the same thing in every run. Amounts are priced in US dollars and converted at the
-fixed rates in :data:`FX_PER_USD`; downstream jobs that normalise to one currency use the
-same table.
+fixed rates of :data:`ecap.currency.FX_PER_USD`, the table the KPIs and the lake normalise
+with.
 """
 
 from __future__ import annotations
@@ -107,35 +107,6 @@ CITIES: tuple[City, ...] = (
     City("Panama City", "PA", "LATAM", 8.9824, -79.5199, -5, "USD", 1),
     City("San Juan", "PR", "LATAM", 18.4655, -66.1057, -4, "USD", 1),
 )
-
-FX_PER_USD: dict[str, float] = {
-    "USD": 1.0,
-    "CAD": 1.36,
-    "MXN": 17.0,
-    "BRL": 5.0,
-    "PEN": 3.75,
-    "EUR": 0.92,
-    "GBP": 0.79,
-    "CHF": 0.88,
-    "SEK": 10.5,
-    "PLN": 4.0,
-    "ILS": 3.7,
-    "ZAR": 18.5,
-    "TRY": 32.0,
-    "AED": 3.67,
-    "INR": 83.0,
-    "THB": 36.0,
-    "SGD": 1.35,
-    "MYR": 4.7,
-    "PHP": 56.0,
-    "HKD": 7.8,
-    "CNY": 7.2,
-    "TWD": 32.0,
-    "JPY": 150.0,
-    "AUD": 1.52,
-    "NZD": 1.65,
-}
-"""Units of each currency per US dollar: fixed, illustrative rates."""
 
 EARTH_RADIUS_KM = 6371.0
 

@@ -26,11 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ecap import topics
+from ecap.currency import FX_PER_USD
 from ecap.events import ProductChange
 from ecap.generator import population as population_module
 from ecap.generator import wire
 from ecap.generator.calendar import WEEKDAY_WEIGHTS, day_factors
-from ecap.generator.geography import CITIES, FX_PER_USD
+from ecap.generator.geography import CITIES
 from ecap.generator.population import (
     CATEGORIES,
     CHANNELS,

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from ecap.events import UserEvent, optional_fields
+
 SCHEMA_VERSION = 1
 
 
@@ -101,18 +103,15 @@ def transaction(
     return out
 
 
-USER_EVENT_OPTIONAL = (
-    "referrer",
-    "product_id",
-    "category",
-    "price",
-    "quantity",
-    "search_query",
-    "rating",
-    "cart_value",
-    "transaction_id",
+_USER_EVENT_ORDER = list(UserEvent.model_fields)
+
+USER_EVENT_OPTIONAL = tuple(
+    name
+    for name in optional_fields(UserEvent)
+    if _USER_EVENT_ORDER.index(name) > _USER_EVENT_ORDER.index("page")
 )
-"""The optional fields after ``page``, in the contract's order."""
+"""The optional fields after ``page``, in the contract's order, read from the contract:
+:func:`user_event` writes them from ``extra``."""
 
 
 def user_event(

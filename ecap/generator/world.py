@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from ecap import topics
+from ecap.currency import FX_PER_USD
 from ecap.events import (
     MAX_AMOUNT,
     FraudScenario,
@@ -27,7 +28,7 @@ from ecap.events import (
     UserEventType,
 )
 from ecap.generator import wire
-from ecap.generator.geography import CITIES, FX_PER_USD
+from ecap.generator.geography import CITIES
 from ecap.generator.population import (
     CATEGORIES,
     CHANNELS,

@@ -204,6 +204,11 @@ def test_user_event_types_are_the_fourteen_documented() -> None:
     assert len(events.UserEventType) == 14
 
 
+def test_optional_fields_are_those_defaulting_to_none_in_declaration_order() -> None:
+    # type and schema_version have defaults too, but encode always writes them.
+    assert events.optional_fields(Transaction) == ("session_id", "original_transaction_id")
+
+
 def test_event_time_is_normalised_to_utc() -> None:
     payload = {**TRANSACTION, "event_time": "2026-11-27T11:15:00+01:00"}
     event = decode(Transaction, orjson.dumps(payload))

@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from ecap.currency import FX_PER_USD
 from ecap.events import Transaction, UserEvent, decode
-from ecap.generator.geography import FX_PER_USD
 from ecap.generator.wire import Record
 from ecap.topics import TRANSACTIONS, USER_EVENTS
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_jobs import churn, delta_io
+from spark_jobs import churn_job, delta_io
 from spark_jobs import lake as tables
 
 if TYPE_CHECKING:  # the fixtures' types, for readers; conftest is not imported at run time
@@ -46,7 +46,7 @@ HAND_ORDERS = [
 def test_the_label_is_no_paid_order_in_the_horizon_after_the_cutoff(
     spark: SparkSession,
 ) -> None:
-    rows = churn.labelled(
+    rows = churn_job.labelled(
         _orders(spark, HAND_ORDERS), CUTOFF, horizon_days=90, active_days=365
     ).collect()
     assert {r["customer_id"]: r["label"] for r in rows} == {
@@ -57,7 +57,7 @@ def test_the_label_is_no_paid_order_in_the_horizon_after_the_cutoff(
 
 
 def test_features_use_only_orders_before_the_cutoff(spark: SparkSession) -> None:
-    rows = churn.features(_orders(spark, HAND_ORDERS), CUTOFF, active_days=365).collect()
+    rows = churn_job.features(_orders(spark, HAND_ORDERS), CUTOFF, active_days=365).collect()
     stays = next(r for r in rows if r["customer_id"] == "stays")
     # May 21 and May 1 are 11 and 31 days before June 1; 20 days apart.
     assert (stays["recency_days"], stays["tenure_days"], stays["orders_total"]) == (11, 31, 2)
@@ -69,7 +69,7 @@ def test_features_use_only_orders_before_the_cutoff(spark: SparkSession) -> None
 
 
 def test_training_cutoffs_end_their_labels_before_the_test_cutoff() -> None:
-    train, test = churn.cutoffs(date(2024, 12, 31), horizon_days=90, snapshots=2)
+    train, test = churn_job.cutoffs(date(2024, 12, 31), horizon_days=90, snapshots=2)
     assert test == date(2024, 10, 3)  # Jan 1 minus 90 days: labels Oct 3 .. Dec 31
     assert train == [date(2024, 4, 6), date(2024, 7, 5)]
 

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs import chain, cohorts, delta_io
+from spark_jobs import chain, cohorts_job, delta_io
 from spark_jobs import lake as tables
 from spark_jobs.lake import Lake
 
@@ -33,7 +33,7 @@ def cohort_lake(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -
     (folder / "orders.csv").write_text(ORDERS_CSV)
     the_lake = Lake.at(folder / "lake")
     data = chain.load_silver(spark, the_lake, str(folder / "orders.csv"))
-    cohorts.run(the_lake, data.orders, data.order_lines, as_of=date(2024, 3, 31))
+    cohorts_job.run(the_lake, data.orders, data.order_lines, as_of=date(2024, 3, 31))
     data.release()
     return the_lake
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_jobs import chain, rfm
+from spark_jobs import chain, rfm_job
 from spark_jobs import lake as tables
 from spark_jobs.delta_io import read_delta
 from spark_jobs.lake import Lake
@@ -73,7 +73,7 @@ def scored(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dic
     folder = tmp_path_factory.mktemp("rfm")
     the_lake = Lake.at(folder / "lake")
     data = chain.load_silver(spark, the_lake, _orders_csv(folder / "orders.csv"))
-    rfm.run(the_lake, data.orders, as_of=AS_OF)
+    rfm_job.run(the_lake, data.orders, as_of=AS_OF)
     data.release()
     rows = read_delta(spark, the_lake.gold(tables.RFM)).collect()
     return {
@@ -110,7 +110,7 @@ def test_spark_scores_equal_the_model_modules_scores(spark: SparkSession) -> Non
     )
     expected = model.score_rfm(values.set_index("customer_id"))
     got = (
-        rfm.score(spark.createDataFrame(values.rename(columns={"monetary": "monetary_eur"})))
+        rfm_job.score(spark.createDataFrame(values.rename(columns={"monetary": "monetary_eur"})))
         .toPandas()
         .set_index("customer_id")
         .loc[expected.index]

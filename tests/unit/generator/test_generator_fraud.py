@@ -8,8 +8,9 @@ from datetime import datetime
 
 import pytest
 
+from ecap.currency import FX_PER_USD
 from ecap.events import FraudScenario
-from ecap.generator.geography import CITIES, FX_PER_USD, distance_km
+from ecap.generator.geography import CITIES, distance_km
 
 
 def _ms(stamp: str) -> float:

@@ -9,9 +9,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from ecap.currency import FX_PER_USD
 from ecap.events import Transaction, decode
 from ecap.generator import population
-from ecap.generator.geography import CITIES, FX_PER_USD
+from ecap.generator.geography import CITIES
 from ecap.generator.history import COLUMNS, kafka_records, to_table
 from ecap.generator.sinks import write_table
 

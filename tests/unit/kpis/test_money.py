@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ecap.kpis.money import UnknownCurrency, cents, to_eur_cents
+from ecap.currency import UnknownCurrency
+from ecap.kpis.money import cents, to_eur_cents
 
 
 def test_euros_stay_as_they_are() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ecap.currency import UnknownCurrency
 from ecap.kpis import sales
 from ecap.kpis.ledger import Delta
-from ecap.kpis.money import UnknownCurrency
 from ecap.kpis.windows import minute_of, tumbling
 from tests.unit.kpis.conftest import T0_MS, TOKYO, MakeTx
 

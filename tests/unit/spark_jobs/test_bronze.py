@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import orjson
 import pyarrow as pa
 
+from ecap.events import UserEvent, optional_fields
 from spark_jobs import bronze
 from spark_jobs import lake as tables
 
@@ -98,3 +99,8 @@ def test_keyed_tables_are_not_partitioned_and_event_tables_are_by_event_date() -
         tables.CUSTOMERS: (),
         tables.FRAUD_ALERTS: ("event_date",),
     }
+
+
+def test_every_optional_user_event_field_has_a_bronze_column() -> None:
+    columns = bronze.TABLES[tables.USER_EVENTS].columns
+    assert [name for name in optional_fields(UserEvent) if name not in columns] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spark_jobs.fx import EUR_PER_UNIT
+from ecap.currency import EUR_PER_UNIT
 
 
 def test_the_reporting_currency_converts_to_itself() -> None:
