@@ -25,7 +25,6 @@ from faust.types import EventT
 from ecap import db
 from ecap.db import cases
 from ecap.events import FEATURES_HEADER, EventError, FraudAlert, decode
-from ecap.faust_app import WorkerSpec
 from ecap.kafka.batches import batches
 from ecap.topics import FRAUD_ALERTS
 
@@ -110,7 +109,7 @@ async def _check_schema(dsn: str) -> None:
         await conn.close()
 
 
-def build(app: faust.App, spec: WorkerSpec) -> None:
+def build(app: faust.App) -> AlertsSink:
     """Add the alerts-to-cases agent, after checking that the database has its tables (a
     worker that cannot write cases should not start consuming alerts)."""
     dsn = db.dsn()
@@ -121,3 +120,5 @@ def build(app: faust.App, spec: WorkerSpec) -> None:
     @app.agent(source, name="fraud-cases")
     async def write_cases(stream: faust.StreamT[bytes]) -> None:
         await sink.consume(stream)
+
+    return sink

@@ -46,14 +46,14 @@ from bench._machine import write_result
 from ecap import topics
 from ecap.events import FraudLabel, Transaction, decode
 from ecap.fraud.detector import Detector
-from ecap.fraud.evaluation import (
+from ecap.fraud.merchant import MerchantStats
+from ecap.fraud.model import AnomalyModel
+from ecap.fraud.quality import (
     AlertRecord,
     LabelRecord,
     QualityReport,
     evaluate_detection,
 )
-from ecap.fraud.merchant import MerchantStats
-from ecap.fraud.model import AnomalyModel
 from ecap.fraud.rules import load_default_rules
 from ecap.fraud.state import UserState
 from ecap.generator.stream import Stream, StreamConfig

@@ -149,11 +149,10 @@ def stack(workdir: Path) -> Iterator[tuple[Settings, str]]:
 
 FRAUD_ONLY = """
 import sys
-from ecap import faust_app
-import agents.transactions as fraud
-spec = faust_app.worker_spec("transactions", 0, int(sys.argv[1]))
+from ecap import faust_app, workers
+spec = workers.worker_spec("transactions", 0, int(sys.argv[1]))
 app = faust_app.create_app(spec)
-fraud.build(app, spec)
+faust_app.build(app, spec, sales=False)
 sys.argv = sys.argv[:1]
 faust_app.run(app)
 """

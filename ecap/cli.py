@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from ecap import auth, faust_app, services
+from ecap import auth, services, workers
 from ecap.db.cli import app as db_app
 from ecap.embedded import stack
 from ecap.embedded.process import StartError
@@ -79,20 +78,20 @@ def status() -> None:
 
 @app.command()
 def worker(
-    name: str = typer.Argument(..., help=f"One of: {', '.join(faust_app.WORKERS)}."),
+    name: str = typer.Argument(..., help=f"One of: {', '.join(workers.WORKERS)}."),
     instance: int = typer.Option(0, min=0, help="Instance number; sets state folder and port."),
     web_port: int | None = typer.Option(None, help="Web port (default: base + offset + N)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Run a stream worker in the foreground. Start more instances to share partitions."""
-    if name not in faust_app.WORKERS:
-        raise _fail(f"unknown worker {name!r}; choose one of {', '.join(faust_app.WORKERS)}")
-    modules = [importlib.import_module(m) for m in faust_app.WORKERS[name][0]]
-    spec = faust_app.worker_spec(name, instance, web_port)
+    if name not in workers.WORKERS:
+        raise _fail(f"unknown worker {name!r}; choose one of {', '.join(workers.WORKERS)}")
+    from ecap import faust_app  # imports every agent: only the worker command needs it
+
+    spec = workers.worker_spec(name, instance, web_port)
     try:
         stream_app = faust_app.create_app(spec)
-        for module in modules:
-            module.build(stream_app, spec)
+        faust_app.build(stream_app, spec)
     except (services.ServiceUnavailable, auth.TokenError) as exc:
         raise _fail(str(exc)) from exc
     console.print(
@@ -196,7 +195,7 @@ def workers_start(
     from ecap import workers_launcher
 
     urls: list[str] = []
-    for name in names or list(faust_app.WORKERS):
+    for name in names or list(workers.WORKERS):
         for instance in range(instances):
             try:
                 started = workers_launcher.start(name, instance)

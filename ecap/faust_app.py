@@ -1,58 +1,30 @@
-"""The one place a Faust app is configured.
+"""The composition root of a stream worker: the one place a Faust app is configured and
+its agents, tables, views and patches are wired together.
 
-``ecap worker NAME`` builds an app here and lets ``agents.<name>.build(app)`` add its
-agents, tables and views. The settings are tuned for sub-second results on the embedded
-broker and on Kafka alike: short commit interval, small producer linger, no spinner.
+``ecap worker NAME`` calls :func:`create_app`, then :func:`build`, then :func:`run`. The
+agents (``agents/``) add consume loops and their tables, and never register a view or look
+each other up; the views (``web/``) are registered here, once per app; the patches of
+third-party internals (``ecap.patches``) are switched on here and nowhere else. The settings
+are tuned for sub-second results on the embedded broker and on Kafka alike: short commit
+interval, small producer linger, no spinner.
 """
 
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import faust
 
+from agents import alerts_sink, sales_kpis, transactions, user_events
 from ecap import auth, services
-from ecap.kafka import tansu_compat
+from ecap.deadletter import worker_id
+from ecap.patches import aiokafka_tansu, faust_delivery
 from ecap.settings import Settings, get_settings
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """Where one worker process keeps its state and serves its views."""
-
-    name: str
-    instance: int
-    web_host: str
-    web_port: int
-    datadir: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.web_host}:{self.web_port}"
-
-
-WORKERS: dict[str, tuple[tuple[str, ...], int]] = {
-    "transactions": (("agents.transactions", "agents.sales_kpis"), 0),
-    "user-events": (("agents.user_events",), 10),
-    "alerts": (("agents.alerts_sink",), 20),
-}
-"""Worker name -> (modules whose ``build(app, spec)`` add agents, tables and views; web
-port offset from the base port). One worker process consumes one input topic."""
-
-
-def worker_spec(
-    name: str, instance: int, web_port: int | None, settings: Settings | None = None
-) -> WorkerSpec:
-    settings = settings or get_settings()
-    if name not in WORKERS:
-        raise ValueError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
-    offset = WORKERS[name][1]
-    port = web_port if web_port is not None else settings.web_base_port + offset + instance
-    datadir = settings.home / "workers" / f"{name}-{instance}"
-    return WorkerSpec(name, instance, settings.web_host, port, datadir)
+from ecap.workers import WorkerSpec
+from web.fraud_views import fraud_views
+from web.kpi_views import clickstream_views, kpi_health, sales_views
+from web.worker_views import Health, health_and_metrics
 
 
 def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: Any) -> faust.App:
@@ -64,7 +36,7 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
     settings = settings or get_settings()
     kafka = services.kafka(settings)
     if kafka.embedded:
-        tansu_compat.install()
+        aiokafka_tansu.install()
     spec.datadir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host}" for host in kafka.address.split(",")],
@@ -103,9 +75,42 @@ A worker keeps tens of thousands of per-user states in memory, each a dozen list
 dicts, and allocates a few short-lived objects per record, so at the default threshold
 the collector runs every few records and keeps walking the states, which hold no cycles.
 Measured on the fraud agent alone (bench/stream_fraud.py's backlog, 60,000 transactions,
-with ``ecap.kafka.faust_fastpath``, before the bulk state writes): 7,340 tx/s at the
+with ``ecap.patches.faust_delivery``, before the bulk state writes): 7,340 tx/s at the
 default, 9,401 with these. Reference cycles are still collected, in
 batches; a young-generation pass over 50,000 objects takes a few milliseconds."""
+
+
+def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
+    """Wire the worker ``spec.name`` into ``app``: its agents and tables, then its views.
+
+    ``sales=False`` leaves the sales KPIs out of the transactions worker (the fraud agent
+    alone, as ``bench/stream_fraud.py`` measures it).
+    """
+    worker = worker_id(spec.name, spec.instance)
+    if spec.name == "transactions":
+        # Hand records to the agents without four asyncio tasks each (see the patch).
+        faust_delivery.install()
+        fraud = transactions.build(app, worker)
+        fraud_views(app, spec, fraud)
+        if sales:
+            kpis = sales_kpis.build(app, worker)
+            fraud.follow(kpis.follow)
+            sales_views(app, kpis.kpis)
+            health = kpi_health(kpis.kpis)
+        else:
+            health = Health(fraud.control.caught_up.is_set, lambda: {})
+    elif spec.name == "user-events":
+        clicks = user_events.build(app, worker)
+        clickstream_views(app, clicks.kpis)
+        health = kpi_health(clicks.kpis)
+    elif spec.name == "alerts":
+        sink = alerts_sink.build(app)
+        health = Health(
+            lambda: sink.pool is not None, lambda: {"cases_created": sink.cases_created}
+        )
+    else:
+        raise ValueError(f"no worker named {spec.name!r}")
+    health_and_metrics(app, spec, health)
 
 
 def run(app: faust.App, log_level: str = "info") -> None:

@@ -1,10 +1,9 @@
-"""The Prometheus metrics every ECAP worker exports on ``/metrics/`` (one registry).
+"""Every Prometheus metric ECAP exports, defined here and nowhere else (one registry).
 
-Defined once here so that every worker, whatever its agents, reports under the same
-names and labels; ``/metrics/`` (``web.live``) serves the process-wide default registry.
+Defined once so that every worker, whatever its agents, reports under the same names and
+labels; ``/metrics/`` (``web.worker_views``) serves the process-wide default registry.
 Rates (events/s, alerts/s) are ``rate()`` of the ``_total`` counters; the
 ``ecap_events_per_second`` gauge gives the same for a reader without Prometheus.
-The fraud worker's alerts are meant to count in :data:`ALERTS`.
 """
 
 from __future__ import annotations
@@ -41,6 +40,18 @@ DEAD_LETTERS = Counter(
     "ecap_dead_letters_total", "Records sent to a dead-letter topic, by stage.", ["topic", "stage"]
 )
 ALERTS = Counter("ecap_alerts_total", "Fraud alerts emitted, by priority.", ["priority"])
+ALERT_LATENCY = Histogram(
+    "ecap_fraud_alert_latency_seconds",
+    "Event time of a transaction to its alert acknowledged by the broker.",
+    buckets=LATENCY_BUCKETS,
+)
+FRAUD_DECISIONS = Counter(
+    "ecap_fraud_decisions_total",
+    "Transactions the fraud agent decided on (scored) or skipped as already seen (duplicate).",
+    ["outcome"],
+)
+RULESET_VERSION = Gauge("ecap_fraud_ruleset_version", "Version of the rule set in use.")
+VERDICTS_LEARNED = Counter("ecap_fraud_verdicts_learned_total", "Verdicts learned by a partition.")
 LATE_EVENTS = Counter(
     "ecap_kpi_late_events_total",
     "Events counted into a KPI window after it had closed (published again).",

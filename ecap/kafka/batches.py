@@ -18,7 +18,7 @@ Faust's sensors do not see these events (``on_stream_event_in/out``); ECAP's met
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 
 import faust
@@ -58,3 +58,12 @@ async def batches(
         yield events
         for event in events:
             event.ack()
+
+
+def by_partition(events: Sequence[EventT]) -> dict[int, list[EventT]]:
+    """A batch's events grouped by input partition, each group in offset order, the
+    partitions in the order they first appear."""
+    grouped: dict[int, list[EventT]] = {}
+    for event in events:
+        grouped.setdefault(event.message.partition, []).append(event)
+    return grouped

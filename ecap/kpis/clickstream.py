@@ -68,13 +68,8 @@ def search_term(query: str) -> str:
 def add(delta: Delta, ledger: Ledger, event: UserEvent) -> None:
     """Count one valid user event into ``delta`` and update its session state there."""
     at = event_ms(event)
-    late = ledger.lateness(at)
-    if late is None:
-        delta.expired += 1
+    if not ledger.admit(delta, at):
         return
-    for window in late:
-        delta.late[window] += 1
-    delta.see(at)
     minute = minute_of(at)
     increments = delta.add
     kind = event.event_type

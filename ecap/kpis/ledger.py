@@ -264,6 +264,18 @@ class Ledger:
             return None
         return [w for w in windows_of(minute, self.kinds) if watermark >= w.closes_at]
 
+    def admit(self, delta: Delta, event_ms: int) -> bool:
+        """Let an event into ``delta``: count it late in the windows already closed for it
+        and move the delta's watermark; False (counted as expired) if its slices are gone."""
+        late = self.lateness(event_ms)
+        if late is None:
+            delta.expired += 1
+            return False
+        for window in late:
+            delta.late[window] += 1
+        delta.see(event_ms)
+        return True
+
     def has_member(self, minute: int, cell: Cell, member: str) -> bool:
         groups = self.sets.get(minute)
         return groups is not None and member in groups.get(cell, ())

@@ -46,7 +46,7 @@ def event_ms(tx: Transaction) -> int:
 def add(delta: Delta, ledger: Ledger, tx: Transaction) -> None:
     """Count one valid transaction into ``delta``.
 
-    Raises :class:`~ecap.kpis.money.UnknownCurrency` (before changing anything) when its
+    Raises :class:`~ecap.currency.UnknownCurrency` (before changing anything) when its
     amount cannot be converted.
     """
     total = to_eur_cents(cents(tx.amount), tx.currency)
@@ -57,13 +57,8 @@ def add(delta: Delta, ledger: Ledger, tx: Transaction) -> None:
         entry[1] += line.quantity
     category_cents = {c: to_eur_cents(v[0], tx.currency) for c, v in by_category.items()}
     at = event_ms(tx)
-    late = ledger.lateness(at)
-    if late is None:
-        delta.expired += 1
+    if not ledger.admit(delta, at):
         return
-    for window in late:
-        delta.late[window] += 1
-    delta.see(at)
     minute = minute_of(at)
     increments = delta.add
     dims = [ALL, ("region", tx.location.region), ("payment_method", tx.payment_method.value)]

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from ecap import auth, cli, faust_app
+from ecap import auth, cli, faust_app, workers
 from ecap.embedded import process
 from ecap.settings import Settings, get_settings
 
@@ -148,7 +148,7 @@ async def test_a_worker_app_guards_fausts_own_routes(
 ) -> None:
     monkeypatch.delenv("ECAP_API_TOKEN", raising=False)
     settings = Settings(home=tmp_path, kafka_bootstrap="127.0.0.1:9")
-    spec = faust_app.worker_spec("alerts", 0, 6099, settings)
+    spec = workers.worker_spec("alerts", 0, 6099, settings)
     app = faust_app.create_app(spec, settings)
     app.web.init_server()  # what the worker does before serving: Faust's blueprints
     token = auth.api_token(settings)

@@ -11,7 +11,7 @@ import pytest
 import rocksdict
 from faust.stores.rocksdb import Store as RocksDBStore
 
-from ecap import faust_app, workers_launcher
+from ecap import workers, workers_launcher
 from ecap.kafka import offsets
 from tables.user_state import USER_STATE
 
@@ -70,14 +70,14 @@ def test_a_worker_killed_under_load_and_restarted_loses_and_doubles_nothing(
 def test_a_stopped_worker_has_recorded_each_user_state_partition_up_to_its_changelog_end(
     deployment: FraudDeployment,
 ) -> None:
-    """User state is written in bulk (``tables.user_state.write_many``), not through Faust's
+    """User state is written in bulk (``tables.store.RocksDBBulkStore``), not through Faust's
     table API; the offset Faust's recovery starts from must still be the changelog's last
     record, or a restart reads the changelog again (or, were it ahead, skips records)."""
     workers_launcher.stop(deployment.settings)
     ranges = offsets.partition_ranges(deployment.bootstrap, [USER_STATE_CHANGELOG])
     ends = {partition: end for (_, partition), (_, end) in ranges.items()}
     assert len(ends) == PARTITIONS
-    datadir = faust_app.worker_spec("transactions", 0, 0, deployment.settings).datadir
+    datadir = workers.worker_spec("transactions", 0, 0, deployment.settings).datadir
     persisted = {}
     for partition in ends:
         (path,) = datadir.glob(f"**/{USER_STATE}-{partition}.db")

@@ -32,8 +32,9 @@ from ecap.events import (
     decode,
     encode,
 )
+from ecap.fraud import rule_records
 from ecap.fraud.state import MAX_SEEN
-from ecap.fraudops import rulebook
+from ecap.fraudops import live_rules
 from ecap.kafka import snapshot
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES
 
@@ -112,7 +113,7 @@ def test_a_rule_pushed_while_the_worker_runs_fires_on_the_next_matching_event(
     deployment.wait_until_processed()
     assert not _alerted(deployment, before.value), "the amount alone must not alert"
 
-    live = rulebook.latest(deployment.bootstrap).effective()
+    live = live_rules.latest(deployment.bootstrap).effective()
     rule = {
         "id": RULE_ID,
         "description": "Exactly the amount the test sends",
@@ -124,7 +125,7 @@ def test_a_rule_pushed_while_the_worker_runs_fires_on_the_next_matching_event(
             ]
         },
     }
-    pushed = rulebook.parse(
+    pushed = rule_records.parse(
         orjson.dumps(
             {
                 **orjson.loads(live.to_json()),
@@ -133,7 +134,7 @@ def test_a_rule_pushed_while_the_worker_runs_fires_on_the_next_matching_event(
             }
         )
     )
-    rulebook.push(deployment.bootstrap, pushed)
+    live_rules.push(deployment.bootstrap, pushed)
     time.sleep(1.0)  # the acceptance: a change takes effect within a second
 
     after = transaction("rule-user-after", RULE_AMOUNT, merchant_id="m-rule-test")
@@ -146,7 +147,9 @@ def test_an_invalid_rule_set_is_refused_and_the_running_one_stays(
     deployment: FraudDeployment,
 ) -> None:
     producer = Producer({"bootstrap.servers": deployment.bootstrap})
-    producer.produce(FRAUD_RULES, key=rulebook.RULES_KEY, value=b'{"version": 99, "rules": "x"}')
+    producer.produce(
+        FRAUD_RULES, key=rule_records.RULES_KEY, value=b'{"version": 99, "rules": "x"}'
+    )
     assert producer.flush(10) == 0
     worker = deployment.workers[0]
     deadline = time.monotonic() + 10

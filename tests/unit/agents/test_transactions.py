@@ -30,10 +30,10 @@ from ecap.events import (
     decode,
     encode,
 )
+from ecap.fraud import rule_records
 from ecap.fraud.detector import RulePrecision
 from ecap.fraud.model import AnomalyModel
 from ecap.fraud.state import UserState
-from ecap.fraudops import rulebook
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS
 from tables import user_state as tables
 from tables.user_state import DetectorRecord
@@ -168,7 +168,7 @@ def _record(topic: str, offset: int, value: bytes, key: bytes) -> ConsumerRecord
 
 def test_a_valid_rule_set_replaces_the_running_one(worker: TransactionsWorker) -> None:
     newer = worker.ruleset.model_copy(update={"version": worker.ruleset.version + 1})
-    worker.on_control(_record(FRAUD_RULES, 0, newer.to_json(), rulebook.RULES_KEY), True)
+    worker.on_control(_record(FRAUD_RULES, 0, newer.to_json(), rule_records.RULES_KEY), True)
     assert worker.ruleset.version == newer.version
 
 
@@ -177,7 +177,7 @@ def test_an_invalid_rule_set_is_logged_and_the_running_one_stays(
 ) -> None:
     running = worker.ruleset.version
     with caplog.at_level(logging.ERROR):
-        worker.on_control(_record(FRAUD_RULES, 7, b'{"version": 5}', rulebook.RULES_KEY), True)
+        worker.on_control(_record(FRAUD_RULES, 7, b'{"version": 5}', rule_records.RULES_KEY), True)
     assert worker.ruleset.version == running
     assert "fraud-rules[0]@7: rejected rule set: invalid rule set: rules: Field required" in (
         caplog.text

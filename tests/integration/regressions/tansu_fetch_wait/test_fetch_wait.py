@@ -3,7 +3,7 @@
 Kafka answers a Fetch as soon as ``min_bytes`` are there. Tansu 0.6.0 keeps a Fetch that
 found nothing for a share of its ``max_wait_time`` whatever arrives meanwhile, so with
 the 1.5 s wait Faust hard-codes a sparse stream reaches agents up to ~0.7 s late (see
-``ecap.kafka.tansu_compat``). Each test waits on an empty partition, produces one record
+``ecap.patches.aiokafka_tansu``). Each test waits on an empty partition, produces one record
 a little later and measures when the consumer gets it.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from ecap.kafka import tansu_compat
+from ecap.patches import aiokafka_tansu as tansu_compat
 
 FAUST_FETCH_WAIT_MS = 1500
 """What ``faust.transport.drivers.aiokafka`` gives its consumer, not configurable."""
@@ -68,7 +68,7 @@ async def test_tansu_delivers_a_record_late_to_a_consumer_waiting_long(
 
     assert max(delays) > 0.3, (
         f"records arrived after {delays} s; if Tansu now answers a waiting Fetch when data "
-        "arrives, the fetch-wait cap in ecap.kafka.tansu_compat can go"
+        "arrives, the fetch-wait cap in ecap.patches.aiokafka_tansu can go"
     )
 
 

@@ -20,7 +20,7 @@ from datetime import timedelta
 import faust
 
 if os.environ.get("COUNTER_TANSU_COMPAT") == "1":
-    from ecap.kafka import tansu_compat
+    from ecap.patches import aiokafka_tansu as tansu_compat
 
     tansu_compat.install()
 

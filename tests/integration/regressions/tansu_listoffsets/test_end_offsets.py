@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from ecap.kafka import tansu_compat
+from ecap.patches import aiokafka_tansu as tansu_compat
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ async def test_tansu_reports_the_end_of_the_first_record_of_the_last_batch(
 
     assert ends[partition_with_batches] == sum(BATCHES[:-1]) + 1, (
         "Tansu's ListOffsets answer changed; if it is now the true end "
-        f"({sum(BATCHES)}), ecap.kafka.tansu_compat can go"
+        f"({sum(BATCHES)}), ecap.patches.aiokafka_tansu can go"
     )
 
 

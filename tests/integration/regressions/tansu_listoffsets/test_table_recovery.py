@@ -1,6 +1,6 @@
 """A Faust worker restarted on the embedded broker recovers its tables exactly.
 
-Tansu 0.6.0 reports a partition's end too low (see ``ecap.kafka.tansu_compat``). Faust
+Tansu 0.6.0 reports a partition's end too low (see ``ecap.patches.aiokafka_tansu``). Faust
 reads that end as the high-water mark of each changelog during table recovery, so without
 the workaround a restarted worker crashes (local RocksDB state kept) or silently recovers
 too few updates (state wiped). Each test counts events per key in a RocksDB table and a
@@ -52,7 +52,7 @@ def assert_tansu_still_reports_short_ends(deployment: CounterDeployment) -> None
         assert all(r < t for r, t in zip(reported, true_ends, strict=True)), (
             f"Tansu reported the true end of the {table} changelog ({reported}, true "
             f"{true_ends}). If test_end_offsets.py also says so, its ListOffsets bug is fixed "
-            "and ecap.kafka.tansu_compat can go; otherwise the worker wrote a one-record "
+            "and ecap.patches.aiokafka_tansu can go; otherwise the worker wrote a one-record "
             "last batch (see producer_linger in counter_app.py)"
         )
 

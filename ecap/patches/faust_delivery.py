@@ -17,13 +17,13 @@ whole delivery and no task was made. When it suspends, the rest of it is wrapped
 task and handed to ``wait_first`` with ``suspend_flow.wait()`` exactly as before, so a
 rebalance still interrupts it; the same happens when ``suspend_flow`` is already set.
 
-Unlike :mod:`ecap.kafka.tansu_compat`, this is not about a broker. It is installed by the
-transactions worker (``agents.transactions.build``), whose throughput target needs it, and
-by no other worker: the patch is process-wide, and each worker is its own process. An
+Unlike :mod:`ecap.patches.aiokafka_tansu`, this is not about a broker. The composition root
+(``ecap.faust_app``) installs it for the transactions worker, whose throughput target needs
+it, and for no other worker: the patch is process-wide, and each worker is its own process. An
 earlier run of the whole test suite saw a one-against-two user-events workers test differ
 with the patch on every worker (docs/fraud-ops.md § Tuning), which could not be reproduced
 since, so the other workers stay on Faust's own loop. :func:`install` refuses to patch a
-Faust whose loop it does not know.
+Faust whose loop it does not know (:data:`SUPPORTED`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.consumer import CONSUMER_FETCHING
 from mode import Service
 
+from ecap.patches import require
+
 __all__ = ["deliver", "install", "is_installed", "uninstall"]
 
-SUPPORTED_FAUST = ("0.15.3",)
-"""Faust versions whose ``Consumer._drain_messages`` this module reproduces."""
+SUPPORTED = ("0.15.3",)
+"""faust-streaming versions whose ``Consumer._drain_messages`` this module reproduces."""
 
 _original: Callable[..., Awaitable[None]] | None = None
 
@@ -151,16 +153,12 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover 
 
 
 def install() -> None:
-    """Patch Faust's fetch loop (idempotent); raises RuntimeError on an unknown Faust."""
+    """Patch Faust's fetch loop (idempotent); raises
+    :class:`~ecap.patches.UnsupportedVersion` on a Faust it does not know."""
     global _original
     if _original is not None:
         return
-    if faust.__version__ not in SUPPORTED_FAUST:
-        raise RuntimeError(
-            f"ecap.kafka.faust_fastpath reproduces Faust {' '.join(SUPPORTED_FAUST)}'s fetch "
-            f"loop, this is Faust {faust.__version__}; pin faust-streaming to a supported "
-            "version or update the module"
-        )
+    require("Faust", faust.__version__, SUPPORTED, __name__)
     _original = faust_consumer.Consumer._drain_messages
     faust_consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
 

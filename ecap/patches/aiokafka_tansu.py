@@ -50,11 +50,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiokafka
 import aiokafka.errors as kafka_errors
 from aiokafka.consumer.fetcher import READ_COMMITTED, Fetcher, OffsetResetStrategy
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 from aiokafka.structs import TopicPartition
+
+from ecap.patches import require
 
 __all__ = ["install", "is_installed", "uninstall"]
 
@@ -65,6 +68,9 @@ TopicData = dict[str, list[tuple[int, ...]]]
 OffsetsByPartition = dict[TopicPartition, tuple[int, int | None]]
 """ListOffsets answer as aiokafka returns it: partition -> (offset, timestamp)."""
 ProcOffsetRequest = Callable[[Fetcher, int, TopicData], Awaitable[OffsetsByPartition]]
+
+SUPPORTED = ("0.12.0",)
+"""aiokafka versions whose ``Fetcher`` internals this module was written against."""
 
 _FETCH_VERSION = 4
 """Fetch v4, the version aiokafka's own fetcher uses against Tansu (it has isolation_level)."""
@@ -91,11 +97,7 @@ def install() -> None:
     global _original, _original_fetcher_init
     if _original is not None:
         return
-    if not hasattr(Fetcher, "_proc_offset_request"):
-        raise RuntimeError(
-            "this aiokafka has no Fetcher._proc_offset_request, where the Tansu ListOffsets "
-            "workaround hooks in; pin aiokafka below 0.13 or port ecap.kafka.tansu_compat"
-        )
+    require("aiokafka", aiokafka.__version__, SUPPORTED, __name__)
     _original = Fetcher._proc_offset_request
     Fetcher._proc_offset_request = _proc_offset_request_to_true_end
     _original_fetcher_init = Fetcher.__init__
@@ -125,7 +127,7 @@ def is_installed() -> bool:
 
 def _fetcher_init_with_capped_wait(self: Fetcher, *args: Any, **kwargs: Any) -> None:
     """aiokafka's ``Fetcher.__init__`` with ``fetch_max_wait_ms`` capped."""
-    assert _original_fetcher_init is not None, "tansu_compat patch called while not installed"
+    assert _original_fetcher_init is not None, "aiokafka_tansu patch called while not installed"
     wait = kwargs.get("fetch_max_wait_ms", FETCH_WAIT_CAP_MS)
     kwargs["fetch_max_wait_ms"] = min(int(wait), FETCH_WAIT_CAP_MS)
     _original_fetcher_init(self, *args, **kwargs)
@@ -135,7 +137,7 @@ async def _proc_offset_request_to_true_end(
     self: Fetcher, node_id: int, topic_data: TopicData
 ) -> OffsetsByPartition:
     """aiokafka's ListOffsets call, with each latest offset corrected by a Fetch."""
-    assert _original is not None, "tansu_compat patch called while not installed"
+    assert _original is not None, "aiokafka_tansu patch called while not installed"
     latest = [
         TopicPartition(topic, partition_data[0])
         for topic, partitions in topic_data.items()

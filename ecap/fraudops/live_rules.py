@@ -1,10 +1,11 @@
-"""The live rule set on the compacted ``fraud-rules`` topic: parse, read the latest, push.
+"""The live rule set on the compacted ``fraud-rules`` topic, for operators: read the
+latest, push a new one, read one from a file.
 
-The topic holds rule sets (``ecap.fraud.rules.RuleSet`` JSON) under one key,
-:data:`RULES_KEY`; the latest valid record is the live set. Running transactions workers
-follow the topic (``ecap.kafka.broadcast``) and swap their rule set within a second of a
-push; a record that does not validate is refused by the workers, which keep the set they
-run, and by ``ecap rules push`` before it is ever sent.
+The topic holds rule sets (``ecap.fraud.rules.RuleSet`` JSON) under one key
+(``ecap.fraud.rule_records``); the latest valid record is the live set. Running
+transactions workers follow the topic (``agents.fraud_control``) and swap their rule set
+within a second of a push; a record that does not validate is refused by the workers,
+which keep the set they run, and by ``ecap rules push`` before it is ever sent.
 """
 
 from __future__ import annotations
@@ -14,35 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
-from pydantic import ValidationError
 
+from ecap.fraud.rule_records import RULES_KEY, RuleSetError, parse
 from ecap.fraud.rules import RuleSet, load_default_rules
 from ecap.kafka import snapshot
 from ecap.topics import FRAUD_RULES
-
-RULES_KEY = b"rule_set"
-MAX_RULESET_BYTES = 256 * 1024
-
-
-class RuleSetError(ValueError):
-    """A rule set that cannot be used; the message names what is wrong."""
-
-
-def parse(payload: bytes | str | None) -> RuleSet:
-    """Validate and compile a rule set, or raise :class:`RuleSetError` saying why."""
-    if payload is None:
-        raise RuleSetError("empty record (a tombstone), not a rule set")
-    raw = payload.encode() if isinstance(payload, str) else payload
-    if len(raw) > MAX_RULESET_BYTES:
-        raise RuleSetError(f"rule set is {len(raw):,} bytes, over {MAX_RULESET_BYTES:,}")
-    try:
-        return RuleSet.model_validate_json(raw)
-    except ValidationError as exc:
-        problems = []
-        for item in exc.errors()[:5]:
-            where = ".".join(str(p) for p in item["loc"]) or "(rule set)"
-            problems.append(f"{where}: {item['msg']}")
-        raise RuleSetError("invalid rule set: " + "; ".join(problems)) from exc
 
 
 def read_file(path: Path) -> RuleSet:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ecap.fraud.evaluation import AlertRecord, LabelRecord
-from ecap.fraudops.evaluate import Inputs, evaluate, latency_line
+from ecap.fraud.quality import AlertRecord, LabelRecord
+from ecap.fraudops.detection_report import Inputs, evaluate, latency_line
 
 T = datetime(2026, 11, 27, 8, tzinfo=UTC)
 

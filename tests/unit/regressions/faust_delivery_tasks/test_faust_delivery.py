@@ -12,7 +12,7 @@ import faust
 import pytest
 from mode import Service
 
-from ecap.kafka import faust_fastpath
+from ecap.patches import faust_delivery as faust_fastpath
 
 
 class FakeConsumer(Service):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ecap.fraud.evaluation import (
+from ecap.fraud.quality import (
     AlertRecord,
     LabelRecord,
     average_precision,

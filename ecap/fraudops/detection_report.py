@@ -1,6 +1,6 @@
 """``ecap evaluate fraud``: join the alerts with the generator's labels and score detection.
 
-Inputs, gathered here; the math is ``ecap.fraud.evaluation``:
+Inputs, gathered here; the math is ``ecap.fraud.quality``:
 
 * alerts from the ``fraud-alerts`` topic (default) or the cases in PostgreSQL, one per
   transaction (a redelivered alert counts once);
@@ -28,7 +28,7 @@ from rich.table import Table
 
 from ecap.db import cases, connect
 from ecap.events import EventError, FraudAlert, FraudLabel, decode
-from ecap.fraud.evaluation import AlertRecord, LabelRecord, QualityReport, evaluate_detection
+from ecap.fraud.quality import AlertRecord, LabelRecord, QualityReport, evaluate_detection
 from ecap.kafka import offsets, snapshot
 from ecap.topics import FRAUD_ALERTS, FRAUD_LABELS, TRANSACTIONS
 

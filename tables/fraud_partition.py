@@ -1,0 +1,147 @@
+"""One assigned ``transactions`` partition's fraud state in memory, and when it is written.
+
+The transactions worker keeps, per partition it holds: the detector (its anomaly model
+and rule precision counts), the recently used users' states and the merchant views, all
+read from the tables (``tables.user_state``) the first time the partition meets them.
+Only this worker writes them while it holds the partition, so the copies stay exact;
+they go with the partition.
+
+What is written when (:meth:`FraudPartition.write`, after the batch's alerts are
+acknowledged): each user the batch changed, once; the merchant views and the detector
+every :data:`~tables.user_state.DETECTOR_PERSIST_S` when they changed, and at once after a
+verdict. The caller wraps reads and writes in
+``ecap.patches.faust_batch_context.partition_of`` an event of the partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ecap.fraud.detector import Detector, RulePrecision
+from ecap.fraud.merchant import MerchantStats
+from ecap.fraud.model import AnomalyModel
+from ecap.fraud.rules import RuleSet
+from ecap.fraud.state import UserState
+from tables.user_state import (
+    DETECTOR_PERSIST_S,
+    DetectorRecord,
+    FraudTables,
+    detector_key,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+USERS_CACHED_PER_PARTITION = 20_000
+"""Decoded user states kept in memory per partition (least recently used evicted)."""
+
+
+@dataclass
+class FraudPartition:
+    """One assigned partition's detector, caches and pending writes."""
+
+    partition: int
+    detector: Detector
+    feedback_applied: dict[int, int]
+    feedback_seen: int = 0
+    """Index into the worker's verdict list up to which this partition has looked."""
+    users: OrderedDict[bytes, UserState] = field(default_factory=OrderedDict)
+    """Recently used users' states, least recent first: a user who comes back is not read
+    from RocksDB and decoded again."""
+    merchants: dict[bytes, MerchantStats] = field(default_factory=dict)
+    changed_merchants: set[bytes] = field(default_factory=set)
+    """Merchant views changed since they were last written (with the detector)."""
+    learned_since_persist: bool = False
+    persist_now: bool = False
+    last_persist: float = float("-inf")
+    """Never: a new partition writes its detector with its first batch."""
+
+    @classmethod
+    def load(cls, tables: FraudTables, partition: int, ruleset: RuleSet) -> FraudPartition:
+        """The partition's detector as last written, or a new one."""
+        raw = tables.store.read(tables.detector_state, detector_key(partition))
+        record: DetectorRecord | None = None
+        if raw is not None:
+            try:
+                record = DetectorRecord.from_bytes(raw)
+            except (ValueError, TypeError, EOFError) as exc:
+                logger.error("partition %d: detector state unreadable (%s)", partition, exc)
+        if record is None:
+            record = DetectorRecord(AnomalyModel(), RulePrecision())
+            logger.info("partition %d: new anomaly model", partition)
+        else:
+            logger.info(
+                "partition %d: anomaly model restored (%d updates learned, %d verdicts)",
+                partition,
+                record.model.learned,
+                sum(record.model.verdicts),
+            )
+        detector = Detector(ruleset, record.model, record.precision)
+        return cls(partition, detector, record.feedback_applied)
+
+    def record(self) -> DetectorRecord:
+        return DetectorRecord(
+            self.detector.model, self.detector.rule_precision, dict(self.feedback_applied)
+        )
+
+    def user(self, tables: FraudTables, key: bytes) -> UserState:
+        state = self.users.get(key)
+        if state is not None:
+            self.users.move_to_end(key)
+            return state
+        raw = tables.store.read(tables.user_state, key)
+        state = _decode(raw, UserState.from_bytes, UserState, "user %s: state", key)
+        self.users[key] = state
+        return state
+
+    def merchant(self, tables: FraudTables, key: bytes) -> MerchantStats:
+        stats = self.merchants.get(key)
+        if stats is None:
+            raw = tables.store.read(tables.merchant_stats, key)
+            stats = _decode(raw, MerchantStats.from_bytes, MerchantStats, "merchant %s: stats", key)
+            self.merchants[key] = stats
+        return stats
+
+    async def write(self, tables: FraudTables, changed_users: Iterable[bytes], now: float) -> None:
+        """Write each changed user once; merchant views and the detector when due (each
+        write is one changelog record; the store writes them in bulk)."""
+        store, partition = tables.store, self.partition
+        await store.write_many(
+            tables.user_state,
+            partition,
+            [(key, self.users[key].to_bytes()) for key in changed_users],
+        )
+        while len(self.users) > USERS_CACHED_PER_PARTITION:
+            self.users.popitem(last=False)
+        due = now - self.last_persist >= DETECTOR_PERSIST_S
+        if self.persist_now or (self.learned_since_persist and due):
+            await store.write_many(
+                tables.merchant_stats,
+                partition,
+                [(key, self.merchants[key].to_bytes()) for key in self.changed_merchants],
+            )
+            self.changed_merchants.clear()
+            await store.write_many(
+                tables.detector_state,
+                partition,
+                [(detector_key(partition), self.record().to_bytes())],
+            )
+            self.last_persist = now
+            self.persist_now = self.learned_since_persist = False
+
+
+def _decode(
+    raw: bytes | None, decode: Callable[[bytes], T], empty: Callable[[], T], what: str, key: bytes
+) -> T:
+    """A stored value decoded, or a fresh one when there is none or it is unreadable."""
+    if raw is not None:
+        try:
+            return decode(raw)
+        except (ValueError, TypeError) as exc:
+            logger.error(what + " unreadable, starting afresh: %s", key, exc)
+    return empty()
