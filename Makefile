@@ -29,10 +29,11 @@ venv: $(STAMP) ## Create .venv and install ECAP with its dev tools
 
 install: venv
 
-lint: venv ## ruff + mypy
+lint: venv ## ruff + mypy + the import contracts of docs/architecture.md
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: venv ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
