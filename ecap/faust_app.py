@@ -47,6 +47,7 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
         "table_standby_replicas": 0,
         "web_enabled": True,
         "web_host": spec.web_host,
+        "web_bind": spec.web_host,  # Faust binds every interface unless told
         "web_port": spec.web_port,
         "canonical_url": spec.url,
         "web_in_thread": False,
