@@ -25,11 +25,9 @@ from ecap.fraud import rule_records
 from ecap.fraud.rules import RuleSet, load_default_rules
 from ecap.kafka.broadcast import BroadcastReader
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES
+from tables.fraud_partition import Verdict
 
 logger = logging.getLogger(__name__)
-
-Verdict = tuple[int, int, FraudFeedback]
-"""A verdict as read: (``fraud-feedback`` partition, offset, verdict)."""
 
 
 class FraudControl:
@@ -42,10 +40,11 @@ class FraudControl:
         self.verdicts: list[Verdict] = []
         """Every verdict read, in the order read."""
         self.on_ruleset = on_ruleset
+        self._version = metrics.RULESET_VERSION.labels(client_id)
         self.reader = BroadcastReader(
             bootstrap, (FRAUD_RULES, FRAUD_FEEDBACK), self.on_record, client_id=client_id
         )
-        metrics.RULESET_VERSION.set(self.ruleset.version)
+        self._version.set(self.ruleset.version)
 
     @property
     def caught_up(self) -> asyncio.Event:
@@ -79,7 +78,7 @@ class FraudControl:
         previous = self.ruleset.version
         self.ruleset = ruleset
         self.on_ruleset(ruleset)
-        metrics.RULESET_VERSION.set(ruleset.version)
+        self._version.set(ruleset.version)
         log = logger.info if caught_up else logger.debug
         log(
             "%s: rule set version %d applied (%d rules enabled; was version %d)",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import faust
 from faust.types import TP, EventT
@@ -31,9 +31,8 @@ from ecap import metrics
 from ecap.deadletter import send_dead_letters
 from ecap.events import FailureStage
 from ecap.kafka.batches import by_partition
-from ecap.kpis.ledger import Delta, Ledger
-from ecap.kpis.windows import Window
-from ecap.topics import BY_NAME, dlq
+from ecap.kpis.ledger import Delta
+from ecap.topics import dlq
 from tables.kpi_ledger_topic import TICK_S, KpiLedger, on_revoked
 
 logger = logging.getLogger(__name__)
@@ -48,14 +47,6 @@ class Rejected(Exception):
         self.stage = stage
 
 
-class Family(Protocol):
-    """A KPI family's pure module (``ecap.kpis.sales``, ``ecap.kpis.clickstream``)."""
-
-    def new_ledger(self, partitions: int) -> Ledger: ...
-
-    def results(self, ledger: Ledger, window: Window) -> list[tuple[str, str, str, float]]: ...
-
-
 Count = Callable[[EventT, Delta], int | None]
 """Counts one record into the delta; returns its event time in ms, or None to pass the
 record over (``skipped``); raises :class:`Rejected` to dead-letter it."""
@@ -64,24 +55,10 @@ record over (``skipped``); raises :class:`Rejected` to dead-letter it."""
 class KpiBatches:
     """One KPI family's ledger and batch step in one worker process."""
 
-    def __init__(
-        self,
-        app: faust.App,
-        worker: str,
-        *,
-        family: str,
-        source: str,
-        kpis: Family,
-    ) -> None:
+    def __init__(self, app: faust.App, worker: str, kpis: KpiLedger) -> None:
         self.worker = worker
-        self.source = source
-        self.kpis = KpiLedger(
-            app,
-            family=family,
-            source=source,
-            ledger=kpis.new_ledger(BY_NAME[source].partitions),
-            results=kpis.results,
-        )
+        self.kpis = kpis
+        source, family = kpis.source, kpis.family
         self.dead_topic = app.topic(dlq(source), key_serializer="raw", value_serializer="raw")
         self.rate = metrics.RateMeter(metrics.EVENTS_PER_SECOND.labels(source))
         self._processed = metrics.EVENTS.labels(source, "processed")

@@ -26,15 +26,15 @@ from ecap.currency import UnknownCurrency
 from ecap.events import FailureStage
 from ecap.kpis import sales
 from ecap.kpis.ledger import Delta, Ledger
-from ecap.topics import TRANSACTIONS
+from tables.kpi_ledger_topic import KpiLedger
 
 
 class SalesKpisWorker:
     """The sales KPI family's batch step."""
 
-    def __init__(self, app: faust.App, worker: str) -> None:
-        self.batches = KpiBatches(app, worker, family="sales", source=TRANSACTIONS, kpis=sales)
-        self.kpis = self.batches.kpis
+    def __init__(self, app: faust.App, worker: str, kpis: KpiLedger) -> None:
+        self.batches = KpiBatches(app, worker, kpis)
+        self.kpis = kpis
 
     async def follow(self, events: Sequence[EventT], decoded: Decoded) -> None:
         """Count one batch (``decoded``: the records the fraud agent decoded)."""
@@ -56,9 +56,9 @@ def _counter(ledger: Ledger, decoded: Decoded) -> Count:
     return count
 
 
-def build(app: faust.App, worker_id: str) -> SalesKpisWorker:
+def build(app: faust.App, worker_id: str, kpis: KpiLedger) -> SalesKpisWorker:
     """The sales ledger's reader, timer and revocation hook on ``app``; the caller has the
     worker follow the fraud agent."""
-    worker = SalesKpisWorker(app, worker_id)
+    worker = SalesKpisWorker(app, worker_id, kpis)
     worker.batches.attach(app)
     return worker

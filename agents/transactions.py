@@ -53,7 +53,6 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import ConsumerRecord
-from aiokafka.partitioner import murmur2
 from faust.types import TP, EventT
 from mode.types.signals import BaseSignalT
 
@@ -71,7 +70,6 @@ from ecap.events import (
     now_utc,
 )
 from ecap.fraud.detector import to_alert
-from ecap.fraud.features import Features
 from ecap.fraud.rules import RuleSet
 from ecap.kafka.batches import batches, by_partition
 from ecap.patches.faust_batch_context import partition_of
@@ -102,11 +100,6 @@ and dead letters go through it; state writes go straight to the producer, see
 PRODUCER_BATCH_BYTES = 1024 * 1024
 """Producer batch per partition: the embedded broker takes ~10 ms per produce request, so
 Faust's default 16 KB batches cap a worker at a few thousand changelog records a second."""
-
-
-def partition_for(user_id: str, partitions: int = tables.PARTITIONS) -> int:
-    """The ``transactions`` partition of a user (Kafka's default murmur2 partitioner)."""
-    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 Decoded = Mapping[tuple[int, int], Transaction | None]
@@ -201,7 +194,7 @@ class TransactionsWorker:
             with partition_of(partition_events[-1]):
                 part = self._partition(partition)
                 batch = _Batch(partition, partition_events[-1], part)
-                self._learn_verdicts(part, batch)
+                part.learn(self.control.verdicts, self.tables)
                 for event in partition_events:
                     message = event.message
                     decoded[partition, message.offset] = self._score(
@@ -223,32 +216,6 @@ class TransactionsWorker:
             part = FraudPartition.load(self.tables, partition, self.ruleset)
             self.partitions[partition] = part
         return part
-
-    def _learn_verdicts(self, part: FraudPartition, batch: _Batch) -> None:
-        """Teach the partition the verdicts it has not learned yet."""
-        detector = part.detector
-        verdicts = self.control.verdicts
-        for feedback_partition, offset, verdict in verdicts[part.feedback_seen :]:
-            if offset <= part.feedback_applied.get(feedback_partition, -1):
-                continue
-            detector.record_verdict(verdict.reasons, verdict.is_fraud)
-            if verdict.features is not None:
-                try:
-                    features = Features(**verdict.features)
-                except TypeError as exc:
-                    logger.warning(
-                        "verdict on %s: features unusable (%s)", verdict.transaction_id, exc
-                    )
-                else:
-                    detector.model.learn_feedback(features, verdict.is_fraud)
-            if partition_for(verdict.user_id) == batch.partition:
-                key = tables.merchant_key(batch.partition, verdict.merchant_id)
-                part.merchant(self.tables, key).record_verdict(verdict.is_fraud)
-                part.changed_merchants.add(key)
-            part.feedback_applied[feedback_partition] = offset
-            part.persist_now = True
-            metrics.VERDICTS_LEARNED.inc()
-        part.feedback_seen = len(verdicts)
 
     def _score(
         self,
@@ -332,8 +299,8 @@ def _bootstrap(app: faust.App) -> str:
     return ",".join(f"{url.host}:{url.port}" for url in app.conf.broker)
 
 
-def build(app: faust.App, worker_id: str) -> TransactionsWorker:
-    """Add the transactions agent, its tables and the control-topic reader to ``app``."""
+def build(app: faust.App, worker_id: str, fraud_tables: FraudTables) -> TransactionsWorker:
+    """Add the transactions agent over ``fraud_tables`` and the control-topic reader."""
     # A dead letter is its record base64-encoded plus metadata; without a larger request
     # limit a record near the broker's 1 MB limit could not be dead-lettered whole.
     app.conf.producer_max_request_size = DEAD_LETTER_MAX_BYTES
@@ -341,7 +308,7 @@ def build(app: faust.App, worker_id: str) -> TransactionsWorker:
     # A batch can send hundreds of alerts or dead letters at once; at Faust's default (100)
     # every incoming record would wait for the buffer to drain, one record at a time.
     app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES  # creates the producer: last
-    worker = TransactionsWorker(app, tables.define(app), worker_id, _bootstrap(app))
+    worker = TransactionsWorker(app, fraud_tables, worker_id, _bootstrap(app))
     source = app.topic(TRANSACTIONS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(source, name="fraud-transactions")

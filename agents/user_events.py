@@ -28,6 +28,7 @@ from ecap.kafka.batches import batches
 from ecap.kpis import clickstream
 from ecap.kpis.ledger import Delta, Ledger
 from ecap.topics import USER_EVENTS
+from tables.kpi_ledger_topic import KpiLedger
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +58,9 @@ def parse(value: bytes | None) -> UserEvent:
 class UserEventsWorker:
     """The clickstream KPI family's agent body."""
 
-    def __init__(self, app: faust.App, worker: str) -> None:
-        self.batches = KpiBatches(
-            app, worker, family="clickstream", source=USER_EVENTS, kpis=clickstream
-        )
-        self.kpis = self.batches.kpis
+    def __init__(self, app: faust.App, worker: str, kpis: KpiLedger) -> None:
+        self.batches = KpiBatches(app, worker, kpis)
+        self.kpis = kpis
         self.count: Count = partial(_count, self.kpis.ledger)
 
     async def consume(self, stream: faust.StreamT[bytes]) -> None:
@@ -82,10 +81,10 @@ def _count(ledger: Ledger, event: EventT, delta: Delta) -> int:
     return clickstream.event_ms(user_event)
 
 
-def build(app: faust.App, worker_id: str) -> UserEventsWorker:
+def build(app: faust.App, worker_id: str, kpis: KpiLedger) -> UserEventsWorker:
     """Add the user-events agent, its ledger reader, its timer and its revocation hook."""
     app.conf.producer_max_request_size = DEAD_LETTER_MAX_BYTES
-    worker = UserEventsWorker(app, worker_id)
+    worker = UserEventsWorker(app, worker_id, kpis)
     source = app.topic(USER_EVENTS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(source, name="user-events-kpis")

@@ -19,9 +19,14 @@ import faust
 from agents import alerts_sink, sales_kpis, transactions, user_events
 from ecap import auth, services
 from ecap.deadletter import worker_id
+from ecap.kpis import clickstream
+from ecap.kpis import sales as kpis_sales
 from ecap.patches import aiokafka_tansu, faust_delivery
 from ecap.settings import Settings, get_settings
+from ecap.topics import TRANSACTIONS, USER_EVENTS
 from ecap.workers import WorkerSpec
+from tables import user_state
+from tables.kpi_ledger_topic import KpiLedger
 from web.fraud_views import fraud_views
 from web.kpi_views import clickstream_views, kpi_health, sales_views
 from web.worker_views import Health, health_and_metrics
@@ -82,7 +87,8 @@ batches; a young-generation pass over 50,000 objects takes a few milliseconds.""
 
 
 def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
-    """Wire the worker ``spec.name`` into ``app``: its agents and tables, then its views.
+    """Wire the worker ``spec.name`` into ``app``: its tables, its agents over them, then
+    its views.
 
     ``sales=False`` leaves the sales KPIs out of the transactions worker (the fraud agent
     alone, as ``bench/stream_fraud.py`` measures it).
@@ -91,19 +97,20 @@ def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
     if spec.name == "transactions":
         # Hand records to the agents without four asyncio tasks each (see the patch).
         faust_delivery.install()
-        fraud = transactions.build(app, worker)
+        fraud = transactions.build(app, worker, user_state.define(app))
         fraud_views(app, spec, fraud)
         if sales:
-            kpis = sales_kpis.build(app, worker)
-            fraud.follow(kpis.follow)
-            sales_views(app, kpis.kpis)
-            health = kpi_health(kpis.kpis)
+            sales_ledger = KpiLedger.for_family(app, "sales", TRANSACTIONS, kpis_sales)
+            fraud.follow(sales_kpis.build(app, worker, sales_ledger).follow)
+            sales_views(app, sales_ledger)
+            health = kpi_health(sales_ledger)
         else:
             health = Health(fraud.control.caught_up.is_set, lambda: {})
     elif spec.name == "user-events":
-        clicks = user_events.build(app, worker)
-        clickstream_views(app, clicks.kpis)
-        health = kpi_health(clicks.kpis)
+        clicks_ledger = KpiLedger.for_family(app, "clickstream", USER_EVENTS, clickstream)
+        user_events.build(app, worker, clicks_ledger)
+        clickstream_views(app, clicks_ledger)
+        health = kpi_health(clicks_ledger)
     elif spec.name == "alerts":
         sink = alerts_sink.build(app)
         health = Health(

@@ -50,7 +50,12 @@ FRAUD_DECISIONS = Counter(
     "Transactions the fraud agent decided on (scored) or skipped as already seen (duplicate).",
     ["outcome"],
 )
-RULESET_VERSION = Gauge("ecap_fraud_ruleset_version", "Version of the rule set in use.")
+RULESET_VERSION = Gauge(
+    "ecap_fraud_ruleset_version",
+    "Version of the rule set in use, per transactions worker (labelled, so that the other "
+    "workers, which import this module too, export no misleading 0).",
+    ["worker"],
+)
 VERDICTS_LEARNED = Counter("ecap_fraud_verdicts_learned_total", "Verdicts learned by a partition.")
 LATE_EVENTS = Counter(
     "ecap_kpi_late_events_total",

@@ -1,4 +1,5 @@
-"""One assigned ``transactions`` partition's fraud state in memory, and when it is written.
+"""One assigned ``transactions`` partition's fraud state in memory: what it has learned, and
+when it is written.
 
 The transactions worker keeps, per partition it holds: the detector (its anomaly model
 and rule precision counts), the recently used users' states and the merchant views, all
@@ -17,11 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ecap import metrics
+from ecap.events import FraudFeedback
 from ecap.fraud.detector import Detector, RulePrecision
+from ecap.fraud.features import Features
 from ecap.fraud.merchant import MerchantStats
 from ecap.fraud.model import AnomalyModel
 from ecap.fraud.rules import RuleSet
@@ -31,11 +35,16 @@ from tables.user_state import (
     DetectorRecord,
     FraudTables,
     detector_key,
+    merchant_key,
+    partition_for,
 )
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+Verdict = tuple[int, int, FraudFeedback]
+"""An investigator's verdict as read: (``fraud-feedback`` partition, offset, verdict)."""
 
 USERS_CACHED_PER_PARTITION = 20_000
 """Decoded user states kept in memory per partition (least recently used evicted)."""
@@ -49,7 +58,8 @@ class FraudPartition:
     detector: Detector
     feedback_applied: dict[int, int]
     feedback_seen: int = 0
-    """Index into the worker's verdict list up to which this partition has looked."""
+    """Index into the verdicts read (``agents.fraud_control``) up to which this partition
+    has looked."""
     users: OrderedDict[bytes, UserState] = field(default_factory=OrderedDict)
     """Recently used users' states, least recent first: a user who comes back is not read
     from RocksDB and decoded again."""
@@ -106,6 +116,34 @@ class FraudPartition:
             stats = _decode(raw, MerchantStats.from_bytes, MerchantStats, "merchant %s: stats", key)
             self.merchants[key] = stats
         return stats
+
+    def learn(self, verdicts: Sequence[Verdict], tables: FraudTables) -> None:
+        """Learn the verdicts this partition has not learned yet: each teaches the
+        detector's rule precision and model; one on a user of this partition also counts
+        for the merchant's view here. The offsets learned are written with the detector,
+        at once (``persist_now``)."""
+        detector = self.detector
+        for feedback_partition, offset, verdict in verdicts[self.feedback_seen :]:
+            if offset <= self.feedback_applied.get(feedback_partition, -1):
+                continue
+            detector.record_verdict(verdict.reasons, verdict.is_fraud)
+            if verdict.features is not None:
+                try:
+                    features = Features(**verdict.features)
+                except TypeError as exc:
+                    logger.warning(
+                        "verdict on %s: features unusable (%s)", verdict.transaction_id, exc
+                    )
+                else:
+                    detector.model.learn_feedback(features, verdict.is_fraud)
+            if partition_for(verdict.user_id) == self.partition:
+                key = merchant_key(self.partition, verdict.merchant_id)
+                self.merchant(tables, key).record_verdict(verdict.is_fraud)
+                self.changed_merchants.add(key)
+            self.feedback_applied[feedback_partition] = offset
+            self.persist_now = True
+            metrics.VERDICTS_LEARNED.inc()
+        self.feedback_seen = len(verdicts)
 
     async def write(self, tables: FraudTables, changed_users: Iterable[bytes], now: float) -> None:
         """Write each changed user once; merchant views and the detector when due (each

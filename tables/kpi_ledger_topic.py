@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import faust
 from aiokafka import AIOKafkaConsumer
@@ -50,7 +51,7 @@ from ecap.kpis.ledger import (
     offsets_of,
 )
 from ecap.kpis.windows import Window
-from ecap.topics import ANALYTICS_RESULTS
+from ecap.topics import ANALYTICS_RESULTS, BY_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,14 @@ FETCH_MAX_WAIT_MS = 20
 another worker's partitions change."""
 
 Results = Callable[[Ledger, Window], list[tuple[str, str, str, float]]]
+
+
+class Family(Protocol):
+    """A KPI family's pure module (``ecap.kpis.sales``, ``ecap.kpis.clickstream``)."""
+
+    def new_ledger(self, partitions: int) -> Ledger: ...
+
+    def results(self, ledger: Ledger, window: Window) -> list[tuple[str, str, str, float]]: ...
 
 
 def ms_to_datetime(ms: int) -> datetime:
@@ -108,6 +117,17 @@ class KpiLedger:
         self._ready: set[int] = set()
         self._arrived: dict[int, int] = {}
         self._last_provisional = 0.0
+
+    @classmethod
+    def for_family(cls, app: faust.App, family: str, source: str, kpis: Family) -> KpiLedger:
+        """The ledger of the KPI family ``kpis`` (named ``family``) counted from ``source``."""
+        return cls(
+            app,
+            family=family,
+            source=source,
+            ledger=kpis.new_ledger(BY_NAME[source].partitions),
+            results=kpis.results,
+        )
 
     # ------------------------------------------------------------------ reading
 

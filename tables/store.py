@@ -9,8 +9,9 @@ persisted offset once, when the last of them is acknowledged. The records and th
 are what Faust's own writes produce, so Faust's recovery reads them as its own.
 
 The backend is chosen from the app's configuration (:func:`store_for`), as Faust chooses
-its own stores by URL: RocksDB tables outside a Kafka transaction get the bulk writer,
-anything else (``memory://`` in unit tests, or an exactly-once app) Faust's own API. This
+its own stores by URL: RocksDB tables of an at-least-once app get the bulk writer, anything
+else (``memory://`` in unit tests, or an exactly-once app, whose writes must go through
+Faust's transactional producer) Faust's own API. This
 module and ``ecap.patches`` are the only code that touches Faust internals.
 """
 
@@ -23,7 +24,7 @@ from typing import Protocol
 
 import faust
 import rocksdict
-from faust.types import TP, RecordMetadata, TableT
+from faust.types import TP, ProcessingGuarantee, RecordMetadata, TableT
 
 from ecap.patches import require
 
@@ -118,7 +119,12 @@ class RocksDBBulkStore:
 
 def store_for(app: faust.App) -> StateStore:
     """The backend for ``app``'s tables: bulk RocksDB writes where Faust's tables are
-    RocksDB and no Kafka transaction is in play, Faust's own table API otherwise."""
-    if app.conf.store.scheme == "rocksdb" and not app.in_transaction:
+    RocksDB and no Kafka transaction is in play, Faust's own table API otherwise.
+
+    Read from the configuration, not ``app.in_transaction``: Faust caches that property
+    the first time it is read and it is False until the worker starts, so read while the
+    tables are defined it would stay False for good."""
+    exactly_once = app.conf.processing_guarantee == ProcessingGuarantee.EXACTLY_ONCE
+    if app.conf.store.scheme == "rocksdb" and not exactly_once:
         return RocksDBBulkStore()
     return TableApiStore()

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import faust
 import orjson
+from aiokafka.partitioner import murmur2
 from faust.types import TableT
 
 from ecap.fraud.detector import RulePrecision
@@ -85,6 +86,12 @@ def define(app: faust.App) -> FraudTables:
         detector_state=table(DETECTOR_STATE, "Per-partition anomaly model and rule precision."),
         store=store_for(app),
     )
+
+
+def partition_for(user_id: str, partitions: int = PARTITIONS) -> int:
+    """The ``transactions`` partition of a user (Kafka's default murmur2 partitioner), and
+    so of the user's state."""
+    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def user_key(user_id: str) -> bytes:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from importlib.metadata import version
 from typing import Any, cast
 
 import faust
@@ -44,6 +45,8 @@ __all__ = ["deliver", "install", "is_installed", "uninstall"]
 
 SUPPORTED = ("0.15.3",)
 """faust-streaming versions whose ``Consumer._drain_messages`` this module reproduces."""
+SUPPORTED_MODE = ("0.7.1",)
+"""mode-streaming versions whose ``Service._stopped`` and ``wait_first`` the loop uses."""
 
 _original: Callable[..., Awaitable[None]] | None = None
 
@@ -159,6 +162,7 @@ def install() -> None:
     if _original is not None:
         return
     require("Faust", faust.__version__, SUPPORTED, __name__)
+    require("mode-streaming", version("mode-streaming"), SUPPORTED_MODE, __name__)
     _original = faust_consumer.Consumer._drain_messages
     faust_consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
 

@@ -44,3 +44,17 @@ def test_every_module_path_the_architecture_doc_names_exists() -> None:
 def test_the_architecture_doc_names_every_stream_module(folder: str) -> None:
     modules = sorted(p.name for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py")
     assert [m for m in modules if f"{folder}/{m}" not in ARCHITECTURE] == []
+
+
+VIEW_CODE = re.compile(r"\bapp\.page\(|\bfrom faust\.web\b|\bimport faust\.web\b")
+
+
+def test_http_views_are_defined_only_in_web() -> None:
+    found = sorted(
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        if package != "web"
+        for path in (ROOT / package).rglob("*.py")
+        if VIEW_CODE.search(path.read_text())
+    )
+    assert found == []

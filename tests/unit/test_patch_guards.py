@@ -45,12 +45,23 @@ def test_tables_on_another_store_use_fausts_own_table_api() -> None:
     assert isinstance(store.store_for(rocks), store.RocksDBBulkStore)
 
 
+def test_an_exactly_once_app_writes_its_tables_through_fausts_transactional_api() -> None:
+    app = faust.App(
+        "unit-store-choice-3",
+        broker="kafka://127.0.0.1:1",
+        store="rocksdb://",
+        processing_guarantee="exactly_once",
+    )
+    assert isinstance(store.store_for(app), store.TableApiStore)
+
+
 @pytest.mark.parametrize(
     ("requirement", "supported"),
     [
         ("faust-streaming==", faust_delivery.SUPPORTED),
         ("faust-streaming==", faust_batch_context.SUPPORTED),
         ("faust-streaming==", store.SUPPORTED),
+        ("mode-streaming==", faust_delivery.SUPPORTED_MODE),
         ("aiokafka[lz4]==", aiokafka_tansu.SUPPORTED),
     ],
 )

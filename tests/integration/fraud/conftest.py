@@ -29,7 +29,6 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from agents.transactions import partition_for
 from ecap import auth, events, workers_launcher
 from ecap.db.migrate import migrate
 from ecap.embedded import broker
@@ -44,7 +43,7 @@ from ecap.generator.wire import Record
 from ecap.kafka import admin, offsets, snapshot
 from ecap.settings import Settings
 from ecap.topics import BY_NAME, FRAUD_ALERTS, FRAUD_LABELS, TRANSACTIONS, dlq
-from tables.user_state import USER_STATE
+from tables.user_state import USER_STATE, partition_for
 
 SEED = 11
 READY_TIMEOUT = 120.0

@@ -22,7 +22,6 @@ from confluent_kafka import Producer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from agents.transactions import partition_for
 from ecap.events import (
     MAX_AMOUNT,
     MAX_RECORD_BYTES,
@@ -37,6 +36,7 @@ from ecap.fraud.state import MAX_SEEN
 from ecap.fraudops import live_rules
 from ecap.kafka import snapshot
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES
+from tables.user_state import partition_for
 
 from .conftest import Dataset, FraudDeployment, fetch, transaction
 

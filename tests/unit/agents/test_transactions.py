@@ -20,7 +20,7 @@ from faust.events import Event
 from faust.streams import current_event
 from faust.types.tuples import Message
 
-from agents.transactions import TransactionsWorker, partition_for
+from agents.transactions import TransactionsWorker
 from ecap.events import (
     FailureStage,
     FraudAlert,
@@ -36,7 +36,7 @@ from ecap.fraud.model import AnomalyModel
 from ecap.fraud.state import UserState
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS
 from tables import user_state as tables
-from tables.user_state import DetectorRecord
+from tables.user_state import DetectorRecord, partition_for
 
 EVENTS_APP = faust.App("unit-events", broker="memory://")
 

@@ -4,13 +4,15 @@ the agent's task fails, with it the write lands in the partition of the event gi
 
 from __future__ import annotations
 
+import importlib
+
 import faust
 import pytest
 from faust.events import Event
 from faust.streams import current_event
 from faust.types.tuples import Message
 
-from ecap.patches import UnsupportedVersion, faust_batch_context, require
+from ecap.patches import UnsupportedVersion, faust_batch_context
 from ecap.patches.faust_batch_context import partition_of
 
 APP = faust.App("unit-batch-context", broker="kafka://127.0.0.1:1", store="memory://")
@@ -36,6 +38,13 @@ def test_a_table_write_inside_partition_of_lands_in_the_events_partition() -> No
     assert current_event() is None
 
 
-def test_the_patch_refuses_a_faust_it_was_not_written_for() -> None:
-    with pytest.raises(UnsupportedVersion, match=r"this is Faust 0\.99\.0"):
-        require("Faust", "0.99.0", faust_batch_context.SUPPORTED, faust_batch_context.__name__)
+def test_the_patch_refuses_a_faust_it_was_not_written_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(faust, "__version__", "0.99.0")
+    try:
+        with pytest.raises(UnsupportedVersion, match=r"this is Faust 0\.99\.0"):
+            importlib.reload(faust_batch_context)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(faust_batch_context)
