@@ -7,12 +7,18 @@ in milliseconds). PostgreSQL and Redis are the servers named by ``ECAP_POSTGRES_
 
 from __future__ import annotations
 
+import asyncio
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
+from ecap.db.migrate import migrate
 from ecap.embedded import broker, postgres, redis
 from ecap.embedded.process import free_port
 
@@ -54,3 +60,36 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     entry = redis.start(tmp_path_factory.mktemp("redis"))
     yield str(entry["address"])
     redis.stop(entry)
+
+
+def with_database(dsn: str, name: str) -> str:
+    """``dsn`` pointing at database ``name`` on the same server."""
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@contextmanager
+def scratch_database(server_dsn: str, prefix: str) -> Iterator[str]:
+    """A new, empty database on the test server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+    async def admin_sql(sql: str) -> None:
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(server_dsn, name)
+    finally:
+        asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def database(postgres_dsn: str) -> Iterator[str]:
+    """A fresh database on the test server, migrated; dropped afterwards."""
+    with scratch_database(postgres_dsn, "fraud") as dsn:
+        asyncio.run(migrate(dsn))
+        yield dsn

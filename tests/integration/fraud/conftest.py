@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -30,7 +29,6 @@ import pytest
 from confluent_kafka import Producer
 
 from ecap import auth, events, workers_launcher
-from ecap.db.migrate import migrate
 from ecap.embedded import broker
 from ecap.embedded.process import free_port
 from ecap.events import DeadLetter, FraudAlert, FraudLabel, Transaction, decode
@@ -107,30 +105,6 @@ def expected_alerts(dataset: Dataset) -> set[str]:
 
 
 # ---------------------------------------------------------------------- PostgreSQL
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-@pytest.fixture(scope="module")
-def database(postgres_dsn: str) -> Iterator[str]:
-    """A fresh database on the test server, migrated; dropped afterwards."""
-    name = f"fraud_{uuid.uuid4().hex[:10]}"
-
-    async def admin_sql(sql: str) -> None:
-        conn = await asyncpg.connect(postgres_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
-    dsn = with_database(postgres_dsn, name)
-    asyncio.run(migrate(dsn))
-    yield dsn
-    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def fetch(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:

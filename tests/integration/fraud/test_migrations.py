@@ -6,34 +6,23 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from ecap.db.migrate import MIGRATIONS, MigrationError, migrate
+from tests.integration.conftest import scratch_database
 
-from .conftest import fetch, with_database
+from .conftest import fetch
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def empty_database(postgres_dsn: str) -> Iterator[str]:
-    name = f"migrate_{uuid.uuid4().hex[:10]}"
-
-    async def admin_sql(sql: str) -> None:
-        conn = await asyncpg.connect(postgres_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
-    yield with_database(postgres_dsn, name)
-    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_database(postgres_dsn, "migrate") as dsn:
+        yield dsn
 
 
 def _ecap_db_migrate(dsn: str, home: Path) -> str:
