@@ -7,6 +7,12 @@ the same alert consumed by two sink workers, all end as one case: at-least-once 
 plus an idempotent write. While PostgreSQL is unreachable the batch is retried (the
 consumer lag grows) rather than dropped.
 
+Every record is written or dead-lettered on its own (``fraud-alerts.dlq``): one that is
+not an alert (stage ``decode``/``validate``), or one PostgreSQL refuses (stage
+``process``: e.g. an ``alert_id`` already used by another transaction). When the batch
+statement is refused, its alerts are written one by one, so a poisoned alert costs only
+itself and the valid ones around it become cases.
+
 The ``ecap-features`` header (the features the detector scored) is stored with the case,
 so that a verdict can teach the model later.
 """
@@ -24,9 +30,10 @@ from faust.types import EventT
 
 from ecap import db
 from ecap.db import cases
-from ecap.events import FEATURES_HEADER, EventError, FraudAlert, decode
+from ecap.deadletter import send_dead_letters
+from ecap.events import FEATURES_HEADER, EventError, FailureStage, FraudAlert, decode
 from ecap.kafka.batches import batches
-from ecap.topics import FRAUD_ALERTS
+from ecap.topics import FRAUD_ALERTS, dlq
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ TAKE_MAX = 500
 TAKE_WITHIN_S = 0.05
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
+REFUSED = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+"""What PostgreSQL answers about one row's content, not about its own availability."""
 
 
 def _header(event: EventT, name: str) -> bytes | None:
@@ -48,8 +57,10 @@ def _header(event: EventT, name: str) -> bytes | None:
 class AlertsSink:
     """Batches of alerts into ``fraud_cases`` (see the module docstring)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, app: faust.App, dsn: str, worker: str) -> None:
         self.dsn = dsn
+        self.worker = worker
+        self.dead_topic = app.topic(dlq(FRAUD_ALERTS), key_serializer="raw", value_serializer="raw")
         self.pool: asyncpg.Pool | None = None
         self.cases_created = 0
 
@@ -66,31 +77,17 @@ class AlertsSink:
             await self.write(pool, events)
 
     async def write(self, pool: asyncpg.Pool, events: Sequence[EventT]) -> None:
-        alerts: list[tuple[FraudAlert, bytes | None]] = []
+        alerts: list[tuple[EventT, FraudAlert, bytes | None]] = []
+        dead: list[tuple[EventT, str, FailureStage]] = []
         for event in events:
             try:
                 alert = decode(FraudAlert, event.value)
             except EventError as exc:
-                message = event.message
-                logger.error(
-                    "%s[%d]@%d is not a fraud alert, skipped: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    exc,
-                )
+                dead.append((event, str(exc), exc.stage))
                 continue
-            alerts.append((alert, _header(event, FEATURES_HEADER)))
-        delay = RETRY_FIRST_S
-        while True:
-            try:
-                created = await cases.insert_alerts(pool, alerts)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-                logger.warning("PostgreSQL unavailable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
-                continue
-            break
+            alerts.append((event, alert, _header(event, FEATURES_HEADER)))
+        created = await self._insert(pool, alerts, dead)
+        await send_dead_letters(self.dead_topic, dead, self.worker)
         self.cases_created += created
         if created:
             logger.info(
@@ -99,6 +96,42 @@ class AlertsSink:
                 len(alerts),
                 self.cases_created,
             )
+
+    async def _insert(
+        self,
+        pool: asyncpg.Pool,
+        alerts: list[tuple[EventT, FraudAlert, bytes | None]],
+        dead: list[tuple[EventT, str, FailureStage]],
+    ) -> int:
+        """Insert the batch in one statement; if PostgreSQL refuses it, one by one, and
+        dead-letter each alert it refuses."""
+        try:
+            return await self._retrying(pool, [(a, f) for _, a, f in alerts])
+        except REFUSED as exc:
+            logger.warning(
+                "a batch of %d alerts was refused (%s); writing one by one", len(alerts), exc
+            )
+        created = 0
+        for event, alert, features in alerts:
+            try:
+                created += await self._retrying(pool, [(alert, features)])
+            except REFUSED as exc:
+                logger.error("alert %s refused, dead-lettered: %s", alert.alert_id, exc)
+                dead.append((event, f"{type(exc).__name__}: {exc}", FailureStage.PROCESS))
+        return created
+
+    async def _retrying(
+        self, pool: asyncpg.Pool, alerts: list[tuple[FraudAlert, bytes | None]]
+    ) -> int:
+        """``cases.insert_alerts``, retried while PostgreSQL is unreachable."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                return await cases.insert_alerts(pool, alerts)
+            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+                logger.warning("PostgreSQL unavailable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
 
 async def _check_schema(dsn: str) -> None:
@@ -109,12 +142,12 @@ async def _check_schema(dsn: str) -> None:
         await conn.close()
 
 
-def build(app: faust.App) -> AlertsSink:
+def build(app: faust.App, worker_id: str) -> AlertsSink:
     """Add the alerts-to-cases agent, after checking that the database has its tables (a
     worker that cannot write cases should not start consuming alerts)."""
     dsn = db.dsn()
     asyncio.run(_check_schema(dsn))
-    sink = AlertsSink(dsn)
+    sink = AlertsSink(app, dsn, worker_id)
     source = app.topic(FRAUD_ALERTS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(source, name="fraud-cases")

@@ -112,7 +112,7 @@ def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
         clickstream_views(app, clicks_ledger)
         health = kpi_health(clicks_ledger)
     elif spec.name == "alerts":
-        sink = alerts_sink.build(app)
+        sink = alerts_sink.build(app, worker)
         health = Health(
             lambda: sink.pool is not None, lambda: {"cases_created": sink.cases_created}
         )

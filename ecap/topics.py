@@ -47,10 +47,13 @@ ANALYTICS_RESULTS = "analytics-results"
 
 SOURCE_TOPICS = (TRANSACTIONS, USER_EVENTS, PRODUCT_UPDATES, CUSTOMERS)
 """Topics fed from outside; each has a dead-letter topic ``<name>.dlq``."""
+DEAD_LETTERED = (*SOURCE_TOPICS, FRAUD_ALERTS)
+"""Every topic with a dead-letter topic: the sources, and ``fraud-alerts``, whose sink
+writes each alert to PostgreSQL or dead-letters it on its own."""
 
 
 def dlq(topic: str) -> str:
-    """Name of the dead-letter topic for a source topic."""
+    """Name of the dead-letter topic of a topic of :data:`DEAD_LETTERED`."""
     return f"{topic}.dlq"
 
 
@@ -79,7 +82,7 @@ CATALOG: tuple[TopicSpec, ...] = _BASE + tuple(
         # than the 1 MB the source topic accepts.
         {"max.message.bytes": str(4 * 1024 * 1024)},
     )
-    for name in SOURCE_TOPICS
+    for name in DEAD_LETTERED
 )
 """All topics, sources first, then outputs, then dead-letter topics."""
 
