@@ -18,9 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from ecap import workers_launcher
 from ecap.db.migrate import migrate
 from ecap.embedded import broker, postgres, redis
 from ecap.embedded.process import free_port
+from ecap.kafka import admin
+from ecap.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +96,22 @@ def database(postgres_dsn: str) -> Iterator[str]:
     with scratch_database(postgres_dsn, "fraud") as dsn:
         asyncio.run(migrate(dsn))
         yield dsn
+
+
+@pytest.fixture
+def worker_home(kafka_bootstrap: str, database: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a home on the session's broker (the catalog's topics created) and a
+    migrated database; every worker started under it is stopped afterwards."""
+    settings = Settings(home=tmp_path, kafka_bootstrap=kafka_bootstrap, postgres_dsn=database)
+    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
+    yield settings
+    workers_launcher.stop(settings)
+
+
+def start_worker(settings: Settings, name: str) -> workers_launcher.WorkerProcess:
+    """``ecap worker NAME`` in the background, on the services of ``settings``."""
+    env = {
+        "ECAP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
+        "ECAP_POSTGRES_DSN": settings.postgres_dsn or "",
+    }
+    return workers_launcher.start(name, 0, web_port=free_port(), settings=settings, env=env)

@@ -10,17 +10,16 @@ import asyncio
 import base64
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 from confluent_kafka import Producer
 
 from ecap import workers_launcher
-from ecap.embedded.process import free_port
 from ecap.events import DeadLetter, FailureStage, FraudAlert, decode, encode
-from ecap.kafka import admin, snapshot
+from ecap.kafka import snapshot
 from ecap.settings import Settings
 from ecap.topics import FRAUD_ALERTS, dlq
+from tests.integration.conftest import start_worker
 
 CASES_TIMEOUT_S = 60.0
 
@@ -56,22 +55,14 @@ async def _case_transactions(dsn: str) -> set[str]:
 
 
 def test_a_poisoned_alert_is_dead_lettered_and_costs_only_itself(
-    kafka_bootstrap: str, database: str, tmp_path: Path
+    worker_home: Settings, kafka_bootstrap: str, database: str
 ) -> None:
-    settings = Settings(home=tmp_path, kafka_bootstrap=kafka_bootstrap, postgres_dsn=database)
-    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
     poisoned = _alert("al-1", "tx-2")
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 50})
     for alert in (_alert("al-1", "tx-1"), poisoned, _alert("al-3", "tx-3")):
         producer.produce(FRAUD_ALERTS, key=b"u-poison", value=encode(alert))
     assert producer.flush(30) == 0
-    worker = workers_launcher.start(
-        "alerts",
-        0,
-        web_port=free_port(),
-        settings=settings,
-        env={"ECAP_KAFKA_BOOTSTRAP": kafka_bootstrap, "ECAP_POSTGRES_DSN": database},
-    )
+    worker = start_worker(worker_home, "alerts")
     try:
         deadline = time.monotonic() + CASES_TIMEOUT_S
         while (cases := asyncio.run(_case_transactions(database))) != {"tx-1", "tx-3"}:
@@ -90,4 +81,4 @@ def test_a_poisoned_alert_is_dead_lettered_and_costs_only_itself(
         assert decode(FraudAlert, base64.b64decode(letter.payload_b64)) == poisoned
         assert worker.running
     finally:
-        workers_launcher.stop(settings)
+        workers_launcher.stop(worker_home)

@@ -8,12 +8,10 @@ import json
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from ecap import auth, workers_launcher
-from ecap.embedded.process import free_port
-from ecap.kafka import admin
 from ecap.settings import Settings
+from tests.integration.conftest import start_worker
 
 READY_TIMEOUT_S = 60.0
 
@@ -28,18 +26,8 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
             return error.code, error.read()
 
 
-def test_the_alerts_worker_serves_health_and_metrics(
-    kafka_bootstrap: str, database: str, tmp_path: Path
-) -> None:
-    settings = Settings(home=tmp_path, kafka_bootstrap=kafka_bootstrap, postgres_dsn=database)
-    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
-    worker = workers_launcher.start(
-        "alerts",
-        0,
-        web_port=free_port(),
-        settings=settings,
-        env={"ECAP_KAFKA_BOOTSTRAP": kafka_bootstrap, "ECAP_POSTGRES_DSN": database},
-    )
+def test_the_alerts_worker_serves_health_and_metrics(worker_home: Settings) -> None:
+    worker = start_worker(worker_home, "alerts")
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         status, body = 0, b""
@@ -52,8 +40,8 @@ def test_the_alerts_worker_serves_health_and_metrics(
             except (urllib.error.URLError, ConnectionError):
                 status = 0
         assert json.loads(body)["status"] == "ok"
-        status, metrics = _get(worker.url + "/metrics", auth.header(settings))
+        status, metrics = _get(worker.url + "/metrics", auth.header(worker_home))
         assert status == 200
         assert b"# TYPE ecap_events_total counter" in metrics
     finally:
-        workers_launcher.stop(settings)
+        workers_launcher.stop(worker_home)
