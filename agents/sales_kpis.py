@@ -34,11 +34,10 @@ class SalesKpisWorker:
 
     def __init__(self, app: faust.App, worker: str, kpis: KpiLedger) -> None:
         self.batches = KpiBatches(app, worker, kpis)
-        self.kpis = kpis
 
     async def follow(self, events: Sequence[EventT], decoded: Decoded) -> None:
         """Count one batch (``decoded``: the records the fraud agent decoded)."""
-        await self.batches.take(events, _counter(self.kpis.ledger, decoded))
+        await self.batches.take(events, _counter(self.batches.kpis.ledger, decoded))
 
 
 def _counter(ledger: Ledger, decoded: Decoded) -> Count:

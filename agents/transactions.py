@@ -112,7 +112,6 @@ Follower = Callable[[Sequence[EventT], Decoded], Awaitable[None]]
 class _Batch:
     """What one partition's records changed in the current batch."""
 
-    partition: int
     anchor: EventT
     part: FraudPartition
     changed_users: set[bytes] = field(default_factory=set)
@@ -193,7 +192,7 @@ class TransactionsWorker:
         for partition, partition_events in grouped.items():
             with partition_of(partition_events[-1]):
                 part = self._partition(partition)
-                batch = _Batch(partition, partition_events[-1], part)
+                batch = _Batch(partition_events[-1], part)
                 part.learn(self.control.verdicts, self.tables)
                 for event in partition_events:
                     message = event.message
@@ -233,7 +232,7 @@ class TransactionsWorker:
             return None
         try:
             user = tables.user_key(tx.user_id)
-            merchant = tables.merchant_key(batch.partition, tx.merchant_id)
+            merchant = tables.merchant_key(part.partition, tx.merchant_id)
             decision = part.detector.process(
                 tx, part.user(self.tables, user), part.merchant(self.tables, merchant)
             )

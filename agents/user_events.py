@@ -60,8 +60,7 @@ class UserEventsWorker:
 
     def __init__(self, app: faust.App, worker: str, kpis: KpiLedger) -> None:
         self.batches = KpiBatches(app, worker, kpis)
-        self.kpis = kpis
-        self.count: Count = partial(_count, self.kpis.ledger)
+        self.count: Count = partial(_count, kpis.ledger)
 
     async def consume(self, stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, TAKE_MAX, TAKE_WITHIN_S):
