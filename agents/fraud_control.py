@@ -4,9 +4,13 @@ Every worker reads all of ``fraud-rules`` and ``fraud-feedback`` through
 :class:`~ecap.kafka.broadcast.BroadcastReader` (no consumer group), so each holds the same
 rule set and the same verdicts whatever partitions it owns:
 
-* a valid rule set under ``ecap.fraud.rule_records.RULES_KEY`` replaces the running one at
-  once (``on_ruleset`` hands it to the partitions' detectors); an invalid one is logged
-  and ignored, and the running set stays;
+* a rule set under ``ecap.fraud.rule_records.RULES_KEY`` that the topic's fold accepts
+  (signed with the rule-signing key, within the budget, valid, its version rising:
+  ``ecap.fraud.rule_records.RuleSetLog``) replaces the running one at once
+  (``on_ruleset`` hands it to the partitions' detectors); any other is logged, counted
+  (``ecap_fraud_rulesets_rejected_total``), kept in :attr:`FraudControl.rejections` for
+  ``/health``, and ignored: the running set stays. Without a usable signing key the
+  worker refuses every pushed set and runs the shipped defaults;
 * verdicts are kept in order; each partition learns the ones it has not learned yet at
   its next batch (``agents.transactions``).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter, deque
 from collections.abc import Callable
 
 from aiokafka import ConsumerRecord
@@ -30,21 +35,52 @@ from tables.fraud_partition import Verdict
 logger = logging.getLogger(__name__)
 
 
+REJECTIONS_KEPT = 10
+"""How many of the latest refused rule sets ``/health`` shows."""
+
+
 class FraudControl:
     """Follows the control topics and holds what they say (see the module docstring)."""
 
     def __init__(
-        self, bootstrap: str, client_id: str, on_ruleset: Callable[[RuleSet], None]
+        self,
+        bootstrap: str,
+        client_id: str,
+        on_ruleset: Callable[[RuleSet], None],
+        signing_key: rule_records.SigningKey,
     ) -> None:
-        self.ruleset: RuleSet = load_default_rules()
+        self.defaults = load_default_rules()
+        self.rules = rule_records.RuleSetLog(signing_key)
+        """The fold of ``fraud-rules``: the live rule set, when one was accepted."""
+        self.rejections: deque[rule_records.Rejection] = deque(maxlen=REJECTIONS_KEPT)
+        """The latest rule-set records refused, oldest first."""
+        self.rejected: Counter[rule_records.Reason] = Counter()
+        """Rule-set records refused since start, by reason."""
         self.verdicts: list[Verdict] = []
         """Every verdict read, in the order read."""
         self.on_ruleset = on_ruleset
         self._version = metrics.RULESET_VERSION.labels(client_id)
+        self._rejected = {
+            reason: metrics.RULESETS_REJECTED.labels(client_id, reason.value)
+            for reason in rule_records.Reason
+        }
         self.reader = BroadcastReader(
             bootstrap, (FRAUD_RULES, FRAUD_FEEDBACK), self.on_record, client_id=client_id
         )
         self._version.set(self.ruleset.version)
+        if signing_key.secret is None:
+            logger.error(
+                "no usable rule-signing key: %s; every rule set pushed to %s will be "
+                "refused and this worker runs the shipped rule set version %d",
+                signing_key.problem,
+                FRAUD_RULES,
+                self.ruleset.version,
+            )
+
+    @property
+    def ruleset(self) -> RuleSet:
+        """The rule set in use: the live one, else the shipped defaults."""
+        return self.rules.live if self.rules.live is not None else self.defaults
 
     @property
     def caught_up(self) -> asyncio.Event:
@@ -65,18 +101,22 @@ class FraudControl:
         if record.key != rule_records.RULES_KEY:
             logger.warning("%s: ignoring a record with key %r, not a rule set", where, record.key)
             return
+        signature = rule_records.signature(record.headers)
+        previous = self.ruleset.version
         try:
-            ruleset = rule_records.parse(record.value)
+            ruleset = self.rules.offer(record.offset, record.value, signature)
         except rule_records.RuleSetError as exc:
+            self.rejections.append(rule_records.Rejection(record.offset, exc.reason, str(exc)))
+            self.rejected[exc.reason] += 1
+            self._rejected[exc.reason].inc()
             logger.error(
-                "%s: rejected rule set: %s; still running rule set version %d",
+                "%s: rejected rule set (%s): %s; still running rule set version %d",
                 where,
+                exc.reason.value,
                 exc,
                 self.ruleset.version,
             )
             return
-        previous = self.ruleset.version
-        self.ruleset = ruleset
         self.on_ruleset(ruleset)
         self._version.set(ruleset.version)
         log = logger.info if caught_up else logger.debug

@@ -4,7 +4,10 @@ The agent is a thin loop over batches (``ecap.kafka.batches``: up to :data:`TAKE
 records, at most :data:`TAKE_WITHIN_S` after the first), one partition at a time:
 
 1. **decode** each record; one that does not parse or validate goes to
-   ``transactions.dlq`` with its bytes, the error and the stage, and the loop goes on;
+   ``transactions.dlq`` with its bytes, the error and the stage, and the loop goes on; so
+   does one whose event time is implausible for its record timestamp (stage
+   ``validate``, :mod:`ecap.event_time`), before it can become a user's "last
+   transaction" in the fraud state;
 2. **state**: the user's :class:`~ecap.fraud.state.UserState` and the partition's view
    of the merchant come from the tables the first time the partition meets them, then
    from memory (``tables.fraud_partition``);
@@ -59,6 +62,7 @@ from mode.types.signals import BaseSignalT
 from agents.fraud_control import FraudControl
 from ecap import metrics
 from ecap.deadletter import send_dead_letters
+from ecap.event_time import Bounds, EventTimeError, record_ms
 from ecap.events import (
     FEATURES_HEADER,
     EventError,
@@ -70,9 +74,11 @@ from ecap.events import (
     now_utc,
 )
 from ecap.fraud.detector import to_alert
+from ecap.fraud.rule_records import SigningKey
 from ecap.fraud.rules import RuleSet
 from ecap.kafka.batches import batches, by_partition
 from ecap.patches.faust_batch_context import partition_of
+from ecap.settings import get_settings
 from ecap.topics import FRAUD_ALERTS, FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS, dlq
 from tables import user_state as tables
 from tables.fraud_partition import FraudPartition
@@ -129,7 +135,12 @@ class TransactionsWorker:
     """The transactions agent's batch step (see the module docstring)."""
 
     def __init__(
-        self, app: faust.App, fraud_tables: FraudTables, worker: str, bootstrap: str
+        self,
+        app: faust.App,
+        fraud_tables: FraudTables,
+        worker: str,
+        bootstrap: str,
+        signing_key: SigningKey,
     ) -> None:
         self.tables = fraud_tables
         self.worker = worker
@@ -138,8 +149,9 @@ class TransactionsWorker:
         self.partitions: dict[int, FraudPartition] = {}
         self.processed: dict[int, int] = {}
         """Partition -> offset of the last transaction record processed (and written)."""
-        self.control = FraudControl(bootstrap, worker, self._use_ruleset)
+        self.control = FraudControl(bootstrap, worker, self._use_ruleset, signing_key)
         self._traced: dict[str, float] = {}
+        self.bounds = Bounds.from_settings(get_settings())
         self.followers: list[Follower] = []
         self._scored = metrics.FRAUD_DECISIONS.labels("scored")
         self._duplicates = metrics.FRAUD_DECISIONS.labels("duplicate")
@@ -189,6 +201,7 @@ class TransactionsWorker:
         taken: list[_Batch] = []
         alerts: list[_Alert] = []
         dead: list[tuple[EventT, str, FailureStage]] = []
+        now_ms = int(time.time() * 1000)
         for partition, partition_events in grouped.items():
             with partition_of(partition_events[-1]):
                 part = self._partition(partition)
@@ -197,7 +210,7 @@ class TransactionsWorker:
                 for event in partition_events:
                     message = event.message
                     decoded[partition, message.offset] = self._score(
-                        event, part, batch, alerts, dead
+                        event, part, batch, alerts, dead, now_ms
                     )
             taken.append(batch)
         await send_dead_letters(self.dead_topic, dead, self.worker)
@@ -223,10 +236,17 @@ class TransactionsWorker:
         batch: _Batch,
         alerts: list[_Alert],
         dead: list[tuple[EventT, str, FailureStage]],
+        now_ms: int,
     ) -> Transaction | None:
-        """Decide on one record; returns it decoded (None: not a transaction)."""
+        """Decide on one record; returns it decoded (None: not a transaction, or not one
+        to count: its event time is out of bounds)."""
         try:
             tx = decode(Transaction, event.value)
+            self.bounds.check_time(tx.event_time, record_ms(event.message.timestamp), now_ms)
+        except EventTimeError as exc:
+            metrics.EVENT_TIME_REJECTED.labels(TRANSACTIONS, exc.bound.value).inc()
+            dead.append((event, str(exc), exc.stage))
+            return None
         except EventError as exc:
             dead.append((event, str(exc), exc.stage))
             return None
@@ -298,8 +318,11 @@ def _bootstrap(app: faust.App) -> str:
     return ",".join(f"{url.host}:{url.port}" for url in app.conf.broker)
 
 
-def build(app: faust.App, worker_id: str, fraud_tables: FraudTables) -> TransactionsWorker:
-    """Add the transactions agent over ``fraud_tables`` and the control-topic reader."""
+def build(
+    app: faust.App, worker_id: str, fraud_tables: FraudTables, signing_key: SigningKey
+) -> TransactionsWorker:
+    """Add the transactions agent over ``fraud_tables`` and the control-topic reader,
+    which accepts rule sets signed with ``signing_key``."""
     # A dead letter is its record base64-encoded plus metadata; without a larger request
     # limit a record near the broker's 1 MB limit could not be dead-lettered whole.
     app.conf.producer_max_request_size = DEAD_LETTER_MAX_BYTES
@@ -307,7 +330,7 @@ def build(app: faust.App, worker_id: str, fraud_tables: FraudTables) -> Transact
     # A batch can send hundreds of alerts or dead letters at once; at Faust's default (100)
     # every incoming record would wait for the buffer to drain, one record at a time.
     app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES  # creates the producer: last
-    worker = TransactionsWorker(app, fraud_tables, worker_id, _bootstrap(app))
+    worker = TransactionsWorker(app, fraud_tables, worker_id, _bootstrap(app), signing_key)
     source = app.topic(TRANSACTIONS, key_serializer="raw", value_serializer="raw")
 
     @app.agent(source, name="fraud-transactions")

@@ -6,31 +6,29 @@ families share (``agents.kpi_batches``). Here a record is counted as follows:
 
 * one that does not parse or validate goes to ``user-events.dlq`` with its bytes, the
   error and the stage, and the loop goes on;
+* so does a valid event whose event time is implausible for its record timestamp (stage
+  ``validate``, :mod:`ecap.event_time`): it would poison the sessions and the watermark;
 * a valid event is counted into the partition's delta and its session's state there
   (``ecap.kpis.clickstream``); one that cannot be counted is dead-lettered with stage
-  ``process``.
+  ``process`` and costs only itself (``agents.kpi_batches``).
 
 The web views (``web.kpi_views``) answer from the ledger, which every worker holds whole.
 """
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 import faust
 from faust.types import EventT
-from pydantic import ValidationError
 
 from agents.kpi_batches import Count, KpiBatches, Rejected
-from ecap.events import MAX_RECORD_BYTES, EventError, FailureStage, UserEvent, decode
+from ecap.events import EventError, UserEvent, decode
 from ecap.kafka.batches import batches
 from ecap.kpis import clickstream
-from ecap.kpis.ledger import Delta, Ledger
+from ecap.kpis.ledger import Delta
 from ecap.topics import USER_EVENTS
 from tables.kpi_ledger_topic import KpiLedger
-
-logger = logging.getLogger(__name__)
 
 TAKE_MAX = 4000
 """Most records per batch: the ledger write and the bookkeeping are per batch."""
@@ -43,16 +41,10 @@ DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
 def parse(value: bytes | None) -> UserEvent:
     """The event in a record, or :class:`EventError` naming what is wrong.
 
-    Pydantic parses valid JSON straight into the model (faster than ``decode``); a record
-    it rejects goes through ``ecap.events.decode`` for the contract's own error message.
+    Always through ``ecap.events.decode``: pydantic's own JSON parser (faster) keeps the
+    last copy of a key given twice, which the contract refuses.
     """
-    raw = value or b""
-    if len(raw) <= MAX_RECORD_BYTES:
-        try:
-            return UserEvent.model_validate_json(raw)
-        except ValidationError:
-            pass
-    return decode(UserEvent, raw)
+    return decode(UserEvent, value or b"")
 
 
 class UserEventsWorker:
@@ -60,24 +52,22 @@ class UserEventsWorker:
 
     def __init__(self, app: faust.App, worker: str, kpis: KpiLedger) -> None:
         self.batches = KpiBatches(app, worker, kpis)
-        self.count: Count = partial(_count, kpis.ledger)
+        self.count: Count = partial(_count, self.batches)
 
     async def consume(self, stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, TAKE_MAX, TAKE_WITHIN_S):
             await self.batches.take(events, self.count)
 
 
-def _count(ledger: Ledger, event: EventT, delta: Delta) -> int:
+def _count(batches: KpiBatches, event: EventT, delta: Delta) -> int:
     try:
         user_event = parse(event.value)
     except EventError as exc:
         raise Rejected(str(exc), exc.stage) from exc
-    try:
-        clickstream.add(delta, ledger, user_event)
-    except Exception as exc:
-        logger.exception("user event %s could not be counted", user_event.event_id)
-        raise Rejected(f"{type(exc).__name__}: {exc}", FailureStage.PROCESS) from exc
-    return clickstream.event_ms(user_event)
+    at = clickstream.event_ms(user_event)
+    batches.check_time(event, at, delta.arrived_ms)
+    clickstream.add(delta, batches.kpis.ledger, user_event)
+    return at
 
 
 def build(app: faust.App, worker_id: str, kpis: KpiLedger) -> UserEventsWorker:

@@ -71,13 +71,15 @@ def get(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
         return data
 
 
-def wait_ready(worker: workers_launcher.WorkerProcess, timeout: float = 120.0) -> None:
+def wait_ready(
+    worker: workers_launcher.WorkerProcess, token: dict[str, str], timeout: float = 120.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not worker.running:
             raise SystemExit(f"{worker.name} died; see {worker.log}")
         try:
-            if get(worker.url + "/health/")["held_partitions"]:
+            if get(worker.url + "/health/", token)["held_partitions"]:
                 return
         except OSError:
             pass
@@ -85,8 +87,8 @@ def wait_ready(worker: workers_launcher.WorkerProcess, timeout: float = 120.0) -
     raise SystemExit(f"{worker.name} not ready in {timeout} s; see {worker.log}")
 
 
-def applied_total(worker: workers_launcher.WorkerProcess) -> int:
-    applied = get(worker.url + "/health/")["as_of"]["applied"]
+def applied_total(worker: workers_launcher.WorkerProcess, token: dict[str, str]) -> int:
+    applied = get(worker.url + "/health/", token)["as_of"]["applied"]
     return sum(offset + 1 for offset in applied.values())
 
 
@@ -117,7 +119,7 @@ def measure_throughput(settings: Settings, backlog: int) -> dict[str, Any]:
         if not worker.running:
             raise SystemExit(f"user-events worker died; see {worker.log}")
         try:
-            done = applied_total(worker)
+            done = applied_total(worker, auth.header(settings))
         except OSError:
             done = 0
         cpu = handle.cpu_times()
@@ -243,9 +245,9 @@ def freshness(
 def measure_freshness(settings: Settings, rate: float, duration: float) -> dict[str, Any]:
     sales_worker = workers_launcher.start("transactions", 0, free_port(), settings)
     clicks_worker = workers_launcher.start("user-events", 0, free_port(), settings)
-    wait_ready(sales_worker)
-    wait_ready(clicks_worker)
     token = auth.header(settings)
+    wait_ready(sales_worker, token)
+    wait_ready(clicks_worker, token)
     kpis = Poller(sales_worker.url + "/kpis/current/", 0.025, token)
     sessions = Poller(clicks_worker.url + "/sessions/active/", 0.1, token)
     kpis.start()

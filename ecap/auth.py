@@ -1,8 +1,14 @@
-"""The bearer token every worker web view asks for, except ``/health`` (docs/api-live.md).
+"""The secrets of one ``ECAP_HOME``: the bearer token of the worker web views
+(docs/api-live.md) and the key rule sets are signed with (docs/fraud-ops.md).
 
-The token is ``ECAP_API_TOKEN`` when set; otherwise the content of ``<ECAP_HOME>/api-token``,
-created on first need (32 random bytes, URL-safe, mode 0600), so every process of one
-``ECAP_HOME`` (workers, ``ecap workers status``, tests, benchmarks) shares it.
+Each is its setting when set (``ECAP_API_TOKEN``, ``ECAP_RULES_SIGNING_KEY``); otherwise
+the content of a file under ``ECAP_HOME`` (``api-token``, ``rules-signing-key``), created
+on first need (32 random bytes, URL-safe, mode 0600), so every process of one
+``ECAP_HOME`` (workers, ``ecap`` commands, tests, benchmarks) shares it. No secret has a
+default in code.
+
+Every path asks for the token except ``/health``, which answers without it with the
+status alone, and with it with the details (:func:`authorized`).
 """
 
 from __future__ import annotations
@@ -21,15 +27,21 @@ from ecap.settings import Settings, get_settings
 
 FILE_NAME = "api-token"
 """The token file under ``ECAP_HOME`` (when ``ECAP_API_TOKEN`` is unset)."""
+RULES_KEY_FILE_NAME = "rules-signing-key"
+"""The rule-signing key file under ``ECAP_HOME`` (when ``ECAP_RULES_SIGNING_KEY`` is unset)."""
+MIN_RULES_KEY_CHARS = 32
+"""The shortest rule-signing key accepted (the generated one has 43 characters)."""
 OPEN_PATHS = frozenset({"/health", "/health/"})
 """The only paths answered without a token (liveness probes have none)."""
+AUTHORIZED = web.RequestKey("ecap.authorized", bool)
+"""Request key the middleware sets: True when the request carried the token."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class TokenError(Exception):
-    """The token file exists but holds no token."""
+    """A secret cannot be had: its file holds none, cannot be written, or it is too short."""
 
 
 def token_path(settings: Settings | None = None) -> Path:
@@ -59,6 +71,41 @@ def api_token(settings: Settings | None = None) -> str:
             "workers) or set ECAP_API_TOKEN"
         )
     return token
+
+
+def rules_key_path(settings: Settings | None = None) -> Path:
+    """Where the rule-signing key lives when ``ECAP_RULES_SIGNING_KEY`` is unset."""
+    settings = settings or get_settings()
+    return (settings.home / RULES_KEY_FILE_NAME).resolve()
+
+
+def rules_signing_key(settings: Settings | None = None) -> bytes:
+    """``ECAP_RULES_SIGNING_KEY``, or the key file's content (the file is created if
+    missing); :class:`TokenError` says what to do when neither gives a usable key."""
+    settings = settings or get_settings()
+    configured = settings.rules_signing_key
+    value = configured.get_secret_value().strip() if configured else ""
+    source = "ECAP_RULES_SIGNING_KEY"
+    if not value:
+        path = rules_key_path(settings)
+        source = str(path)
+        try:
+            if not path.exists():
+                _create(path)
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise TokenError(
+                f"cannot read or create the rule-signing key {path} ({exc.strerror}); make "
+                "ECAP_HOME writable or set ECAP_RULES_SIGNING_KEY"
+            ) from exc
+    if len(value) < MIN_RULES_KEY_CHARS:
+        raise TokenError(
+            f"the rule-signing key in {source} has {len(value)} characters, fewer than "
+            f"{MIN_RULES_KEY_CHARS}; set ECAP_RULES_SIGNING_KEY to a random value such as "
+            "the output of 'openssl rand -base64 32' (the same on every worker and wherever "
+            "'ecap rules push' runs), or delete the file to have a new key made"
+        )
+    return value.encode()
 
 
 def _create(path: Path) -> None:
@@ -103,10 +150,17 @@ def curl_example(url: str, settings: Settings | None = None) -> str:
     return f'curl -H "Authorization: Bearer {shell_value}" {url}'
 
 
+def authorized(request: web.Request) -> bool:
+    """Whether the request carried the token (set by :func:`middleware`; an open path
+    such as ``/health`` uses it to decide what to show)."""
+    return request.get(AUTHORIZED, False)
+
+
 def middleware(token: str, source: str) -> Middleware:
     """An aiohttp middleware answering 401 to any request but ``/health`` without
-    ``Authorization: Bearer <token>``. ``source`` says where the token is (see
-    :func:`token_source`) in the 401's message."""
+    ``Authorization: Bearer <token>``, and marking each request :func:`authorized` or
+    not. ``source`` says where the token is (see :func:`token_source`) in the 401's
+    message."""
     expected = token.encode()
     advice = (
         f"send 'Authorization: Bearer <token>'; the token is {source} "
@@ -115,13 +169,12 @@ def middleware(token: str, source: str) -> Middleware:
 
     @web.middleware
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS:
-            return await handler(request)
         given = request.headers.get("Authorization", "")
         scheme, _, value = given.strip().partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(
+        request[AUTHORIZED] = scheme.lower() == "bearer" and hmac.compare_digest(
             value.strip().encode("utf-8", "replace"), expected
-        ):
+        )
+        if request[AUTHORIZED] or request.path in OPEN_PATHS:
             return await handler(request)
         if not given:
             problem = "missing bearer token"

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
+import traceback
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
-from ecap import auth, services, workers
+from ecap import auth, db, services, workers
+from ecap.db.cases import SchemaMissing
 from ecap.db.cli import app as db_app
 from ecap.embedded import stack
 from ecap.embedded.process import StartError
-from ecap.events import json_schemas
+from ecap.events import SCHEMA_VERSION, json_schemas
 from ecap.fraudops.cli import cases_app, evaluate_app, rules_app
 from ecap.generator.cli import app as generate_app
 from ecap.kafka import admin, offsets
@@ -38,11 +42,31 @@ app.add_typer(spark_app, name="spark", help="Batch jobs: topics into Delta Lake,
 app.command("schedule")(spark_schedule)
 
 console = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    services.ServiceUnavailable,
+    db.DatabaseUnavailable,
+    SchemaMissing,
+    admin.BrokerUnreachable,
+    auth.TokenError,
+    StartError,
+)
+"""A server or secret a command needs is not there. The message says what to do, so it is
+printed alone; the traceback only at debug level (``ECAP_LOG_LEVEL=DEBUG``)."""
 
 
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+def _debug() -> bool:
+    return get_settings().log_level.upper() == "DEBUG"
+
+
+def _fail(
+    message: str, cause: BaseException | None = None, debug: bool | None = None
+) -> typer.Exit:
+    """Print ``error: message`` (and, at debug level, the traceback of ``cause``)."""
+    if cause is not None and (_debug() if debug is None else debug):
+        traceback.print_exception(cause, file=sys.stderr)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=1)
 
 
@@ -81,26 +105,30 @@ def worker(
     name: str = typer.Argument(..., help=f"One of: {', '.join(workers.WORKERS)}."),
     instance: int = typer.Option(0, min=0, help="Instance number; sets state folder and port."),
     web_port: int | None = typer.Option(None, help="Web port (default: base + offset + N)."),
-    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    log_level: str | None = typer.Option(
+        None, help="debug, info, warning or error (default: ECAP_LOG_LEVEL)."
+    ),
 ) -> None:
     """Run a stream worker in the foreground. Start more instances to share partitions."""
     if name not in workers.WORKERS:
         raise _fail(f"unknown worker {name!r}; choose one of {', '.join(workers.WORKERS)}")
     from ecap import faust_app  # imports every agent: only the worker command needs it
 
+    level = (log_level or get_settings().log_level).lower()
     spec = workers.worker_spec(name, instance, web_port)
     try:
+        services.reachable_kafka()
         stream_app = faust_app.create_app(spec)
         faust_app.build(stream_app, spec)
-    except (services.ServiceUnavailable, auth.TokenError) as exc:
-        raise _fail(str(exc)) from exc
+    except STARTUP_ERRORS as exc:
+        raise _fail(str(exc), exc, debug=level == "debug") from exc
     console.print(
         f"worker {name}-{instance}: state in {spec.datadir}, views at {spec.url} "
         f"(every view but /health needs 'Authorization: Bearer <token>'; the token is "
         f"{auth.token_source()})",
         highlight=False,
     )
-    faust_app.run(stream_app, log_level)
+    faust_app.run(stream_app, level)
 
 
 def _admin() -> tuple[str, admin.AdminClient]:
@@ -166,7 +194,7 @@ def schemas_export(directory: Path = typer.Argument(..., help="Folder to write i
     """Write the JSON Schema of every event contract, one file per contract."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, schema in json_schemas().items():
-        path = directory / f"{name}.v1.schema.json"
+        path = directory / f"{name}.v{SCHEMA_VERSION}.schema.json"
         path.write_text(json.dumps(schema, indent=2) + "\n")
         console.print(f"  wrote {path}")
 
@@ -194,6 +222,10 @@ def workers_start(
     """Start workers in the background (logs under ECAP_HOME/logs); prints their views."""
     from ecap import workers_launcher
 
+    try:
+        services.reachable_kafka()  # here, rather than once in each worker's log
+    except STARTUP_ERRORS as exc:
+        raise _fail(str(exc), exc) from exc
     urls: list[str] = []
     for name in names or list(workers.WORKERS):
         for instance in range(instances):
@@ -233,7 +265,11 @@ def workers_status() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except STARTUP_ERRORS as exc:  # one a command did not catch itself
+        _fail(str(exc), exc)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import logging
 import socket
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 from faust.types import EventT, TopicT
@@ -55,24 +56,40 @@ async def send_dead_letters(
     dead: Iterable[tuple[EventT, str, FailureStage]],
     worker: str,
 ) -> None:
-    """Send a dead letter for each (event, error, stage) and count it.
+    """Send a dead letter for each (event, error, stage), count it, and wait until the
+    broker has acknowledged them all (an error is raised to the caller, which takes its
+    batch again: a batch is not committed before its dead letters are stored).
 
     A dead letter carries its record base64-encoded; one over the producer's request
-    limit is sent without its payload, which stays in the source topic, and the error
-    says where.
+    limit or the broker's message limit is sent without its payload, which stays in the
+    source topic, and the error says where.
     """
+    pending: list[tuple[EventT, str, FailureStage, Awaitable[Any]]] = []
     for event, error, stage in dead:
         message = event.message
         metrics.DEAD_LETTERS.labels(message.topic, stage.value).inc()
         metrics.EVENTS.labels(message.topic, "dead_letter").inc()
         try:
-            await _send(dead_topic, event, message.value, error, stage, worker)
+            sent = await _send(dead_topic, event, message.value, error, stage, worker)
         except MessageSizeTooLargeError:
-            where = f"{message.topic}[{message.partition}]@{message.offset}"
-            size = len(message.value or b"")
-            logger.error("%s: dead letter over the producer limit; sent without its payload", where)
-            error = f"{error} [payload of {size} bytes left in {where}: too large]"
-            await _send(dead_topic, event, b"", error, stage, worker)
+            sent = await _send_trimmed(dead_topic, event, error, stage, worker)
+        pending.append((event, error, stage, sent))
+    for event, error, stage, sent in pending:
+        try:
+            await sent
+        except MessageSizeTooLargeError:
+            await (await _send_trimmed(dead_topic, event, error, stage, worker))
+
+
+async def _send_trimmed(
+    dead_topic: TopicT, event: EventT, error: str, stage: FailureStage, worker: str
+) -> Awaitable[Any]:
+    message = event.message
+    where = f"{message.topic}[{message.partition}]@{message.offset}"
+    size = len(message.value or b"")
+    logger.error("%s: dead letter over the size limit; sent without its payload", where)
+    error = f"{error} [payload of {size} bytes left in {where}: too large]"
+    return await _send(dead_topic, event, b"", error, stage, worker)
 
 
 async def _send(
@@ -82,7 +99,7 @@ async def _send(
     error: str,
     stage: FailureStage,
     worker: str,
-) -> None:
+) -> Awaitable[Any]:
     message = event.message
     letter = dead_letter(
         topic=message.topic,
@@ -94,4 +111,4 @@ async def _send(
         stage=stage,
         worker=worker,
     )
-    await dead_topic.send(key=message.key, value=letter, force=True)
+    return await dead_topic.send(key=message.key, value=letter, force=True)

@@ -1,9 +1,22 @@
 """Event contracts: every record that crosses a topic is defined here, and only here.
 
 Each event carries ``schema_version``; a breaking change adds a new version instead of
-changing an old one. Times are timezone-aware UTC. Amounts are decimal currency units
-rounded to the cent. ``ecap schemas export DIR`` writes the JSON Schema of every model for
-producers written in other languages.
+changing an old one (:data:`SCHEMA_VERSION` is written, :data:`READ_VERSIONS` are read).
+Times are timezone-aware UTC. ``ecap schemas export DIR`` writes the JSON Schema of every
+model for producers written in other languages.
+
+**Types are strict.** A number is a JSON number and a flag a JSON boolean: ``"50.00"``,
+``true`` as an amount or ``"yes"`` as a flag are errors, not coerced. A record naming one
+key twice is refused (:func:`decode`): JSON parsers disagree on which copy wins.
+
+**Money** (:data:`Money`) is the number as the producer wrote it: an ``int`` when JSON
+gave an integer (``1500000`` JPY), else a ``float``. Floats are exact here: an amount has
+at most :data:`~ecap.currency.MAX_DIGITS` digits counted to its currency's minor unit, and
+:func:`ecap.currency.scaled` proves that such a double names exactly one decimal, so no
+amount is rounded on its way (the KPIs, the cases table and the lake read that decimal).
+Version 2 checks decimals per currency (ISO 4217 minor units from CLDR: JPY 0, EUR 2,
+KWD 3) and plausibility in euros (:data:`~ecap.currency.MAX_AMOUNT_EUR`); version 1
+records, written when every amount had two decimals, may keep two.
 
 ``decode`` and ``encode`` are the only way agents turn bytes into models and back:
 ``decode`` raises :class:`EventError`, whose message names the offending field, so a
@@ -16,20 +29,44 @@ import base64
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
 
+import jiter
 import orjson
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
-MAX_AMOUNT = 1_000_000.0
-"""Largest single amount accepted; anything above is an absurd value, not a sale."""
+from ecap.currency import (
+    MAX_AMOUNT_EUR,
+    MAX_DIGITS,
+    MAX_MINOR_UNITS,
+    MINOR_UNITS,
+    REPORTING_CURRENCY,
+    SUPPORTED,
+    UNITS_CEILING,
+    max_amount,
+    plausible,
+    scaled,
+)
+
+SCHEMA_VERSION: Final = 2
+"""The contract version ECAP writes. Version 2: strict money and flag types, decimals per
+currency, plausibility in euros, supported currencies only."""
+READ_VERSIONS = (1, 2)
+"""Versions a record may carry; version 1 amounts may have two decimals in any currency."""
 
 MAX_RECORD_BYTES = 1_000_000
 """Payloads above this size are rejected before parsing (Kafka's default message limit)."""
@@ -41,19 +78,83 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _cents(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("amount must be a finite number")
-    rounded = round(value, 2)
-    if abs(rounded - value) > 1e-6:
-        raise ValueError("amount must have at most two decimals (cents)")
-    return rounded
+def _money(value: object) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(
+            f"an amount must be a JSON number such as 12.5, not {type(value).__name__}"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("an amount must be a finite number, 0 or more")
+    if value >= UNITS_CEILING:
+        raise ValueError(f"an amount must have at most {MAX_DIGITS} digits")
+    return value
+
+
+def _currency(code: str) -> str:
+    if code not in SUPPORTED:
+        raise ValueError(
+            f"{code!r} is not a supported currency; use an active ISO 4217 code such as "
+            "EUR, USD or JPY (metals, units of account and test codes such as XAU, XDR or XTS "
+            "are refused)"
+        )
+    return code
+
+
+def _version(value: object) -> object:
+    if type(value) is not int:
+        raise ValueError(f"schema_version must be an integer, one of {READ_VERSIONS}")
+    return value
+
+
+def _decimals_of(currency: str, schema_version: int) -> int:
+    """Decimals an amount in ``currency`` may have in a record of ``schema_version``."""
+    digits = MINOR_UNITS[currency]
+    return digits if schema_version >= 2 else max(2, digits)
+
+
+def _check_amount(field: str, value: float, currency: str, schema_version: int) -> None:
+    """Raise ValueError unless ``value`` fits ``currency``: its decimals, its digits and,
+    when the currency has a rate, the plausibility limit in euros."""
+    decimals = _decimals_of(currency, schema_version)
+    units = scaled(value, decimals)
+    if units is None:
+        raise ValueError(
+            f"{field} {value} has more decimals than {currency} has ({decimals}); write "
+            f"amounts in the currency's minor units (JPY 0, EUR 2, KWD 3 decimals)"
+        )
+    if units >= UNITS_CEILING:
+        raise ValueError(
+            f"{field} {value} {currency} has more than {MAX_DIGITS} digits with its decimals"
+        )
+    if not plausible(units, decimals, currency):
+        most = max_amount(currency)
+        raise ValueError(
+            f"{field} {value} {currency} is above the plausibility limit of "
+            f"{MAX_AMOUNT_EUR:,} {REPORTING_CURRENCY} (about {float(most or 0):,.0f} "
+            f"{currency}); check the amount's decimal point and currency"
+        )
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-Money = Annotated[float, Field(ge=0, le=MAX_AMOUNT), AfterValidator(_cents)]
+Money = Annotated[
+    int | float,
+    PlainValidator(_money),
+    WithJsonSchema({"type": "number", "minimum": 0, "exclusiveMaximum": UNITS_CEILING}),
+]
+"""An amount: a JSON number (an integer stays an ``int``), never a string or a boolean.
+Its decimals and plausibility depend on the currency: the contract checks them."""
+Number = Annotated[StrictFloat, AllowInfNan(False)]
+"""A JSON number, read as a float (an integer too); not a string, a boolean or infinity."""
+Count = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+"""A JSON integer 0 or more that fits 64 bits; not a string, a float or a boolean."""
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+CurrencyCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_currency),
+    WithJsonSchema({"type": "string", "enum": sorted(SUPPORTED)}),
+]
+SchemaVersion = Annotated[Literal[1, 2], BeforeValidator(_version)]
 
 
 class Event(BaseModel):
@@ -61,7 +162,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: SchemaVersion = SCHEMA_VERSION
 
 
 class Location(BaseModel):
@@ -72,8 +173,8 @@ class Location(BaseModel):
     city: str = Field(min_length=1, max_length=100)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")
     region: str = Field(min_length=1, max_length=40, description="Sales region, e.g. 'EMEA'.")
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    lon: Number = Field(ge=-180, le=180)
 
 
 # --------------------------------------------------------------------------- transactions
@@ -104,7 +205,7 @@ class LineItem(BaseModel):
 
     product_id: Id
     category: str = Field(min_length=1, max_length=60)
-    quantity: int = Field(ge=1, le=1000)
+    quantity: StrictInt = Field(ge=1, le=1000)
     unit_price: Money
 
 
@@ -134,6 +235,14 @@ class Transaction(Event):
     def _refund_points_to_purchase(self) -> Transaction:
         if self.type is TransactionType.REFUND and self.original_transaction_id is None:
             raise ValueError("original_transaction_id is required when type is 'refund'")
+        return self
+
+    @model_validator(mode="after")
+    def _amounts_fit_the_currency(self) -> Transaction:
+        version = self.schema_version
+        _check_amount("amount", self.amount, self.currency, version)
+        for i, line in enumerate(self.items):
+            _check_amount(f"items.{i}.unit_price", line.unit_price, self.currency, version)
         return self
 
 
@@ -194,10 +303,10 @@ class UserEvent(Event):
     referrer: str | None = Field(None, max_length=200)
     product_id: Id | None = None
     category: str | None = Field(None, max_length=60)
-    price: Money | None = None
-    quantity: int | None = Field(None, ge=1, le=1000)
+    price: Money | None = Field(None, description="In the visitor's currency.")
+    quantity: StrictInt | None = Field(None, ge=1, le=1000)
     search_query: str | None = Field(None, min_length=1, max_length=200)
-    rating: int | None = Field(None, ge=1, le=5)
+    rating: StrictInt | None = Field(None, ge=1, le=5)
     cart_value: Money | None = Field(None, description="Cart total at checkout events.")
     transaction_id: Id | None = Field(None, description="Set on complete_checkout.")
 
@@ -214,7 +323,19 @@ class UserEvent(Event):
             raise ValueError("rating is required for product_review events")
         if kind is UserEventType.COMPLETE_CHECKOUT and self.transaction_id is None:
             raise ValueError("transaction_id is required for complete_checkout events")
+        for name, value in (("price", self.price), ("cart_value", self.cart_value)):
+            if value is not None:
+                _check_amount_without_currency(name, value)
         return self
+
+
+def _check_amount_without_currency(field: str, value: float) -> None:
+    """An amount whose record names no currency: at most the decimals of any currency."""
+    units = scaled(value, MAX_MINOR_UNITS)
+    if units is None:
+        raise ValueError(f"{field} {value} has more than {MAX_MINOR_UNITS} decimals")
+    if units >= UNITS_CEILING:
+        raise ValueError(f"{field} {value} has more than {MAX_DIGITS} digits with its decimals")
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -238,8 +359,14 @@ class ProductUpdate(Event):
     price: Money
     cost: Money = Field(description="Unit cost to the shop, for margin.")
     currency: CurrencyCode
-    stock: int = Field(ge=0)
-    active: bool = True
+    stock: Count
+    active: StrictBool = True
+
+    @model_validator(mode="after")
+    def _amounts_fit_the_currency(self) -> ProductUpdate:
+        _check_amount("price", self.price, self.currency, self.schema_version)
+        _check_amount("cost", self.cost, self.currency, self.schema_version)
+        return self
 
 
 class CustomerSegment(StrEnum):
@@ -259,7 +386,7 @@ class Customer(Event):
     home: Location
     currency: CurrencyCode
     email_domain: str = Field(min_length=3, max_length=100, description="Domain only, no PII.")
-    marketing_opt_in: bool
+    marketing_opt_in: StrictBool
 
 
 # --------------------------------------------------------------------------- fraud
@@ -277,7 +404,7 @@ class AlertReason(BaseModel):
 
     code: str = Field(min_length=1, max_length=60, description="Rule id or model name.")
     description: str = Field(max_length=300)
-    contribution: float = Field(ge=0, le=1, description="Share of the score from this reason.")
+    contribution: Number = Field(ge=0, le=1, description="Share of the score from this reason.")
 
 
 class FraudAlert(Event):
@@ -289,13 +416,18 @@ class FraudAlert(Event):
     merchant_id: Id
     amount: Money
     currency: CurrencyCode
-    score: float = Field(ge=0, le=1)
+    score: Number = Field(ge=0, le=1)
     priority: AlertPriority
     reasons: list[AlertReason] = Field(min_length=1)
-    ruleset_version: int = Field(ge=0)
+    ruleset_version: Count
     model_version: str = Field(min_length=1, max_length=60)
     event_time: UtcDatetime
     detection_time: UtcDatetime
+
+    @model_validator(mode="after")
+    def _amount_fits_the_currency(self) -> FraudAlert:
+        _check_amount("amount", self.amount, self.currency, self.schema_version)
+        return self
 
 
 class FraudScenario(StrEnum):
@@ -336,14 +468,14 @@ class FraudFeedback(Event):
     it actually saw.
     """
 
-    case_id: int = Field(ge=1)
+    case_id: StrictInt = Field(ge=1, le=2**63 - 1)
     alert_id: Id
     transaction_id: Id
     user_id: Id
     merchant_id: Id
     verdict: Verdict
     reasons: list[str] = Field(description="Codes of the alert's reasons (rule ids and models).")
-    features: dict[str, float] | None = Field(
+    features: dict[str, Number] | None = Field(
         None, description="The features the detector scored, when the alert carried them."
     )
     note: str | None = Field(None, max_length=2000)
@@ -373,9 +505,9 @@ class AnalyticsResult(Event):
     window_end: UtcDatetime
     dimension: str = Field("all", min_length=1, max_length=40, description="e.g. 'category'.")
     dimension_value: str = Field("all", min_length=1, max_length=100)
-    value: float
-    final: bool = Field(description="False while the window is open, True once it closed.")
-    late_events: int = Field(0, ge=0, description="Events that arrived after the grace period.")
+    value: Number
+    final: StrictBool = Field(description="False while the window is open, True once it closed.")
+    late_events: Count = Field(0, description="Events that arrived after the grace period.")
     computed_at: UtcDatetime
 
     @model_validator(mode="after")
@@ -395,8 +527,8 @@ class DeadLetter(Event):
     """A record that could not be processed, kept with its original bytes (base64)."""
 
     source_topic: str = Field(min_length=1, max_length=249)
-    partition: int = Field(ge=0)
-    offset: int = Field(ge=0)
+    partition: Count
+    offset: Count
     key_b64: str | None = None
     payload_b64: str
     error: str = Field(max_length=2000)
@@ -442,6 +574,21 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def parse_json(raw: bytes) -> Any:
+    """One JSON document, refusing a key repeated in an object (jiter checks it; orjson
+    would keep the last copy silently). Raises :class:`EventError`."""
+    try:
+        return jiter.from_json(raw, catch_duplicate_keys=True, allow_inf_nan=False)
+    except ValueError as exc:
+        message = str(exc)
+        if "duplicate key" in message:
+            raise EventError(
+                f"a key appears twice in the record ({message}); send each field once",
+                FailureStage.DECODE,
+            ) from exc
+        raise EventError(f"not valid JSON: {message}", FailureStage.DECODE) from exc
+
+
 def decode(model: type[E], payload: bytes | str) -> E:
     """Parse and validate one record, or raise :class:`EventError` naming the field."""
     raw = payload.encode() if isinstance(payload, str) else payload
@@ -450,10 +597,7 @@ def decode(model: type[E], payload: bytes | str) -> E:
             f"record is {len(raw)} bytes, over the {MAX_RECORD_BYTES}-byte limit",
             FailureStage.DECODE,
         )
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise EventError(f"not valid JSON: {exc}", FailureStage.DECODE) from exc
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise EventError(f"expected a JSON object, got {type(data).__name__}", FailureStage.DECODE)
     try:
@@ -485,7 +629,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     for name, model in CONTRACTS.items():
         schema = model.model_json_schema(mode="serialization")
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        schema["$id"] = f"https://ecap.dev/schemas/{name}/v1.json"
+        schema["$id"] = f"https://ecap.dev/schemas/{name}/v{SCHEMA_VERSION}.json"
         schemas[name] = schema
     return schemas
 

@@ -19,17 +19,19 @@ import faust
 from agents import alerts_sink, sales_kpis, transactions, user_events
 from ecap import auth, services
 from ecap.deadletter import worker_id
+from ecap.fraud.rule_records import SigningKey
 from ecap.kpis import clickstream
 from ecap.kpis import sales as kpis_sales
-from ecap.patches import aiokafka_tansu, faust_delivery
+from ecap.patches import aiokafka_no_auto_create, aiokafka_tansu, faust_delivery
 from ecap.settings import Settings, get_settings
 from ecap.topics import TRANSACTIONS, USER_EVENTS
 from ecap.workers import WorkerSpec
 from tables import user_state
 from tables.kpi_ledger_topic import KpiLedger
-from web.fraud_views import fraud_views
+from tables.log_resets import LogResets
+from web.fraud_views import fraud_views, with_rules
 from web.kpi_views import clickstream_views, kpi_health, sales_views
-from web.worker_views import Health, health_and_metrics
+from web.worker_views import Health, health_and_metrics, with_log_resets
 
 
 def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: Any) -> faust.App:
@@ -42,6 +44,9 @@ def create_app(spec: WorkerSpec, settings: Settings | None = None, **overrides: 
     kafka = services.kafka(settings)
     if kafka.embedded:
         aiokafka_tansu.install()
+    # A worker asking about a topic that is gone must not create it with the broker's
+    # default partition count (a restarted broker, a deleted topic): see the patch.
+    aiokafka_no_auto_create.install()
     spec.datadir.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {
         "broker": [f"kafka://{host}" for host in kafka.address.split(",")],
@@ -94,20 +99,22 @@ def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
     alone, as ``bench/stream_fraud.py`` measures it).
     """
     worker = worker_id(spec.name, spec.instance)
+    resets = LogResets()
     if spec.name == "transactions":
         # Hand records to the agents without four asyncio tasks each (see the patch).
         faust_delivery.install()
-        fraud = transactions.build(app, worker, user_state.define(app))
+        fraud = transactions.build(app, worker, user_state.define(app, resets), rules_signing_key())
         fraud_views(app, spec, fraud)
         if sales:
-            sales_ledger = KpiLedger.for_family(app, "sales", TRANSACTIONS, kpis_sales)
+            sales_ledger = KpiLedger.for_family(app, "sales", TRANSACTIONS, kpis_sales, resets)
             fraud.follow(sales_kpis.build(app, worker, sales_ledger).follow)
             sales_views(app, sales_ledger)
             health = kpi_health(sales_ledger)
         else:
             health = Health(fraud.control.caught_up.is_set, lambda: {})
+        health = with_rules(health, fraud)
     elif spec.name == "user-events":
-        clicks_ledger = KpiLedger.for_family(app, "clickstream", USER_EVENTS, clickstream)
+        clicks_ledger = KpiLedger.for_family(app, "clickstream", USER_EVENTS, clickstream, resets)
         user_events.build(app, worker, clicks_ledger)
         clickstream_views(app, clicks_ledger)
         health = kpi_health(clicks_ledger)
@@ -118,7 +125,16 @@ def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
         )
     else:
         raise ValueError(f"no worker named {spec.name!r}")
-    health_and_metrics(app, spec, health)
+    health_and_metrics(app, spec, with_log_resets(health, resets))
+
+
+def rules_signing_key() -> SigningKey:
+    """The key rule sets must be signed with, or why there is none: a worker without one
+    keeps running, on the shipped rules, and refuses every pushed set (loudly)."""
+    try:
+        return SigningKey(auth.rules_signing_key())
+    except auth.TokenError as exc:
+        return SigningKey(None, str(exc))
 
 
 def run(app: faust.App, log_level: str = "info") -> None:

@@ -19,7 +19,7 @@ EVENTS = Counter(
     "ecap_events_total",
     "Records taken from an input topic, by outcome: processed, dead_letter, duplicate "
     "(already counted before a restart), skipped (left to another agent), expired "
-    "(older than the kept windows), failed (a batch that raised; logged).",
+    "(older than the kept windows).",
     ["topic", "outcome"],
 )
 EVENTS_PER_SECOND = Gauge(
@@ -39,6 +39,19 @@ CONSUMER_LAG = Gauge(
 DEAD_LETTERS = Counter(
     "ecap_dead_letters_total", "Records sent to a dead-letter topic, by stage.", ["topic", "stage"]
 )
+EVENT_TIME_REJECTED = Counter(
+    "ecap_event_time_rejected_total",
+    "Records dead-lettered for an implausible event time, by the bound broken: ahead (of "
+    "the record timestamp or the wall clock), behind (the record timestamp) or earliest "
+    "(before 1990); see ecap/event_time.py.",
+    ["topic", "bound"],
+)
+KPI_WRITE_RETRIES = Counter(
+    "ecap_kpi_write_retries_total",
+    "KPI batches taken again because writing them failed (the ledger record or the dead "
+    "letters were not acknowledged); the batch waits, nothing is dropped.",
+    ["family"],
+)
 ALERTS = Counter("ecap_alerts_total", "Fraud alerts emitted, by priority.", ["priority"])
 ALERT_LATENCY = Histogram(
     "ecap_fraud_alert_latency_seconds",
@@ -56,6 +69,13 @@ RULESET_VERSION = Gauge(
     "workers, which import this module too, export no misleading 0).",
     ["worker"],
 )
+RULESETS_REJECTED = Counter(
+    "ecap_fraud_rulesets_rejected_total",
+    "Records of fraud-rules a transactions worker refused, by reason: unsigned, "
+    "bad_signature, no_key (the worker has no usable signing key), stale_version, "
+    "over_budget, invalid.",
+    ["worker", "reason"],
+)
 VERDICTS_LEARNED = Counter("ecap_fraud_verdicts_learned_total", "Verdicts learned by a partition.")
 LATE_EVENTS = Counter(
     "ecap_kpi_late_events_total",
@@ -64,6 +84,24 @@ LATE_EVENTS = Counter(
 )
 RESULTS_PUBLISHED = Counter(
     "ecap_kpi_results_published_total", "Records sent to analytics-results.", ["family"]
+)
+KPI_UNCONVERTED = Counter(
+    "ecap_kpi_unconverted_total",
+    "Transactions the sales KPIs counted without their amount: their currency has no rate "
+    "to the reporting currency (in orders or refunds, not in revenue or refund_amount).",
+    ["currency"],
+)
+KPI_DUPLICATE_TRANSACTIONS = Counter(
+    "ecap_kpi_duplicate_transactions_total",
+    "Transactions the sales KPIs did not count because their transaction_id was counted "
+    "already (a copy, perhaps under another user).",
+)
+LOG_RESETS = Counter(
+    "ecap_log_resets_total",
+    "Partitions found reset under a worker: their log ends below the offset the worker "
+    "had persisted or applied, or the topic was recreated (a restarted embedded broker, a "
+    "deleted topic). The worker keeps its state and re-seeds the log (tables/log_resets.py).",
+    ["topic"],
 )
 WATERMARK_DELAY = Gauge(
     "ecap_kpi_watermark_delay_seconds",

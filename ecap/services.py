@@ -8,6 +8,7 @@ ECAP process on the machine finds the same embedded servers.
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ STACK_FILE = "stack.json"
 
 
 class ServiceUnavailable(RuntimeError):
-    """A service has no configured address and the embedded stack does not provide one."""
+    """A service has no address (none configured, no embedded stack), or does not answer."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,33 @@ def kafka(settings: Settings | None = None) -> Service:
     """The Kafka bootstrap address (``host:port``) and whether it is the embedded broker."""
     s = settings or get_settings()
     return _resolve("kafka", s.kafka_bootstrap, "ECAP_KAFKA_BOOTSTRAP", s)
+
+
+def reachable_kafka(settings: Settings | None = None, timeout: float = 3.0) -> Service:
+    """:func:`kafka`, checked to accept a connection at one of its bootstrap addresses.
+
+    A worker checks before Faust starts: Faust reports a broker it cannot reach with a
+    traceback and no word of what to do.
+    """
+    s = settings or get_settings()
+    service = kafka(s)
+    for address in service.address.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return service
+        except (OSError, ValueError):
+            continue
+    if service.embedded:
+        raise ServiceUnavailable(
+            f"the embedded broker recorded in {stack_path(s).resolve()} does not answer at "
+            f"{service.address}; start it again with 'ecap up'"
+        )
+    raise ServiceUnavailable(
+        f"the broker at {service.address} (ECAP_KAFKA_BOOTSTRAP) does not accept connections; "
+        "start it or point ECAP_KAFKA_BOOTSTRAP at your broker (unset, ECAP uses the embedded "
+        "stack that 'ecap up' starts)"
+    )
 
 
 def postgres(settings: Settings | None = None) -> Service:

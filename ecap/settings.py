@@ -6,6 +6,7 @@ Values come from the environment first, then from a ``.env`` file in the working
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,11 +58,28 @@ class Settings(BaseSettings):
         None,
         description="Bearer token of the workers' web views; defaults to '<home>/api-token'.",
     )
+    rules_signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC key fraud rule sets are signed with (at least 32 characters); "
+        "defaults to '<home>/rules-signing-key'.",
+    )
     spark_master: str = Field("local[*]", description="Spark master URL for the batch jobs.")
     lake_uri: str | None = Field(
         None, description="Root of the Delta Lake tables; defaults to '<home>/lake'."
     )
     log_level: str = Field("INFO", description="Log level of ECAP processes.")
+    event_time_max_ahead: timedelta = Field(
+        timedelta(days=1),
+        gt=timedelta(0),
+        description="How far an event time may lie after its record's timestamp (or the wall "
+        "clock); later events are dead-lettered (see ecap/event_time.py).",
+    )
+    event_time_max_behind: timedelta = Field(
+        timedelta(days=7),
+        gt=timedelta(0),
+        description="How far an event time may lie before its record's timestamp; older "
+        "events are dead-lettered (a backfill stamps records with their event times).",
+    )
 
     @property
     def lake_root(self) -> str:

@@ -45,11 +45,13 @@ FRAUD_LABELS = "fraud-labels"
 FRAUD_FEEDBACK = "fraud-feedback"
 ANALYTICS_RESULTS = "analytics-results"
 
-SOURCE_TOPICS = (TRANSACTIONS, USER_EVENTS, PRODUCT_UPDATES, CUSTOMERS)
-"""Topics fed from outside; each has a dead-letter topic ``<name>.dlq``."""
-DEAD_LETTERED = (*SOURCE_TOPICS, FRAUD_ALERTS)
-"""Every topic with a dead-letter topic: the sources, and ``fraud-alerts``, whose sink
-writes each alert to PostgreSQL or dead-letters it on its own."""
+DEAD_LETTERED = (TRANSACTIONS, USER_EVENTS, FRAUD_ALERTS)
+"""Every topic with a dead-letter topic ``<name>.dlq``: the topics a stream worker consumes
+(``ecap.workers``), each of which dead-letters a record it cannot use.
+
+``product-updates`` and ``customers`` have no stream consumer, so no dead-letter topic:
+only the batch ingest reads them, and it keeps a record that fails its contract in the
+``bronze/_rejected`` table (``spark_jobs.bronze``)."""
 
 
 def dlq(topic: str) -> str:

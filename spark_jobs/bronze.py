@@ -1,8 +1,11 @@
 """The bronze tables: which topic feeds each, its columns, and how an event becomes a row.
 
 Every record is validated against its contract in ``ecap.events`` (the only definition of
-an event); nothing here re-states a rule. A record that fails keeps its bytes in the
-``_rejected`` table with the contract's error, so nothing read from Kafka is lost.
+an event); nothing here re-states a rule. Its event time is checked against its Kafka
+record timestamp with the stream workers' bounds (``ecap.event_time``: a year-2999 or a
+1970 event fails), except on ``fraud-alerts``, whose event time is the scored
+transaction's. A record that fails keeps its bytes in the ``_rejected`` table with the
+error and the stage (``validate`` for an event time), so nothing read from Kafka is lost.
 
 Rows are flat where analysts filter or group (the location's city, country and region,
 the enums as strings), with ``event_date``, the UTC day of ``event_time``, as the partition
@@ -17,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 from ecap import topics
+from ecap.event_time import Bounds, to_ms
 from ecap.events import (
     Customer,
     Event,
@@ -35,6 +39,7 @@ from ecap.events import (
     decode,
     optional_fields,
 )
+from ecap.settings import get_settings
 from spark_jobs import lake
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -87,6 +92,11 @@ def _location(location: Any) -> dict[str, Any]:
         "lat": location.lat,
         "lon": location.lon,
     }
+
+
+def _aware(moment: datetime) -> datetime:
+    """A Kafka timestamp as Arrow hands it: UTC, with or without its zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _when(event_time: datetime) -> dict[str, Any]:
@@ -314,7 +324,7 @@ class BronzeTable:
     ``key`` names the column a compacted topic is keyed by: its table keeps only the latest
     row per key (the embedded broker does not compact, so the reader must). Keyed tables
     are small state tables and are not partitioned; event tables are partitioned by
-    ``event_date``.
+    ``event_date``. ``bounded``: the event time is checked against the record timestamp.
     """
 
     name: str
@@ -323,6 +333,7 @@ class BronzeTable:
     fields: tuple[pa.Field, ...]
     to_row: Callable[[Event], dict[str, Any]]
     key: str | None = None
+    bounded: bool = True
 
     @property
     def partition_by(self) -> tuple[str, ...]:
@@ -377,6 +388,7 @@ TABLES: dict[str, BronzeTable] = {
             FraudAlert,
             tuple(_ALERT_FIELDS),
             _alert_row,
+            bounded=False,
         ),
     )
 }
@@ -395,9 +407,20 @@ REJECTED_FIELDS = [
 """The ``_rejected`` table (plus ``_ingested_at``), partitioned by ``topic``."""
 
 
-def decode_batch(table: BronzeTable, records: pa.RecordBatch) -> pa.RecordBatch:
+def decode_batch(
+    table: BronzeTable,
+    records: pa.RecordBatch,
+    *,
+    bounds: Bounds | None = None,
+    now: datetime | None = None,
+) -> pa.RecordBatch:
     """Validate each Kafka record (``partition, offset, timestamp, key, value``) against the
-    table's contract: a row of the table, or a failure with the record's bytes and error."""
+    table's contract and its event time against its timestamp (``bounds``, read at ``now``;
+    default: the settings' and the wall clock): a row of the table, or a failure with the
+    record's bytes and error."""
+    if table.bounded and bounds is None:
+        bounds = Bounds.from_settings(get_settings())
+    now_ms = to_ms(now or datetime.now(UTC))
     columns = records.to_pydict()
     rows = []
     for partition, offset, timestamp, key, value in zip(
@@ -417,6 +440,9 @@ def decode_batch(table: BronzeTable, records: pa.RecordBatch) -> pa.RecordBatch:
             if value is None:
                 raise EventError("the record has no value (a tombstone)", FailureStage.DECODE)
             row = table.to_row(decode(table.contract, value))
+            if table.bounded and bounds is not None:
+                stamped = None if timestamp is None else to_ms(_aware(timestamp))
+                bounds.check_time(row["event_time"], stamped, now_ms)
         except EventError as exc:
             rows.append(
                 {

@@ -38,6 +38,9 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 
+from ecap.currency import MAX_MINOR_UNITS
+from ecap.event_time import MESSAGE_PREFIX, Bounds
+from ecap.settings import get_settings
 from spark_jobs import bronze, delta_io, lake
 from spark_jobs.kafka_source import DEFAULT_TIMEOUT_S, OffsetRange, plan_offset_ranges, read_kafka
 from spark_jobs.lake import Lake
@@ -182,13 +185,16 @@ def plan_batch(
 # --- reading and validating ----------------------------------------------------------------
 
 
-def _decoder(name: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The mapInArrow function validating the records of table ``name`` (runs in workers)."""
+def _decoder(
+    name: str, bounds: Bounds, now: datetime
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The mapInArrow function validating the records of table ``name`` (runs in workers)
+    with the driver's event-time bounds and clock."""
 
     def decode_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         table = bronze.TABLES[name]
         for batch in batches:
-            yield bronze.decode_batch(table, batch)
+            yield bronze.decode_batch(table, batch, bounds=bounds, now=now)
 
     return decode_batches
 
@@ -207,7 +213,7 @@ def decoded_records(
     schema = from_arrow_schema(table.decoded_schema())
     return (
         raw.select("partition", "offset", "timestamp", "key", "value")
-        .mapInArrow(_decoder(table.name), schema)
+        .mapInArrow(_decoder(table.name, Bounds.from_settings(get_settings()), ingested_at), schema)
         .withColumn("_ingested_at", F.lit(ingested_at))
     )
 
@@ -256,7 +262,11 @@ def item_rows(transactions: DataFrame) -> DataFrame:
         F.col("item.category").alias("category"),
         F.col("item.quantity").alias("quantity"),
         F.col("item.unit_price").alias("unit_price"),
-        F.round(F.col("item.quantity") * F.col("item.unit_price"), 2).alias("line_amount"),
+        # Rounded to the most decimals a currency has: removes the binary noise of the
+        # product, never a decimal of the amount (KWD has three).
+        F.round(F.col("item.quantity") * F.col("item.unit_price"), MAX_MINOR_UNITS).alias(
+            "line_amount"
+        ),
         "currency",
         *_META,
     )
@@ -339,6 +349,11 @@ def ingest_topic(
         report.wrote(f"bronze/{lake.REJECTED}", rejected, result)
         if result.committed and result.rows:
             report.facts[f"{table.topic} rejected"] = f"{result.rows:,} records"
+            mistimed = decoded.where(F.col("_error").startswith(MESSAGE_PREFIX)).count()
+            if mistimed:
+                report.facts[f"{table.topic} event time out of bounds (set aside)"] = (
+                    f"{mistimed:,} records, in {lake.REJECTED}"
+                )
     finally:
         decoded.unpersist()
     return batch

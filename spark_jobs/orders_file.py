@@ -26,7 +26,10 @@ channel
 
 Every row is checked before anything is written. A file with a problem raises
 :class:`OrdersFileError` naming each problem, how many rows have it and a few examples,
-and the lake is left as it was.
+and the lake is left as it was. An order file is history, so its order times are not
+bounded by a record timestamp as the topics' are (``ecap.event_time``), only by what a
+history can hold: from 1990-01-01 to the run's wall clock plus
+``ECAP_EVENT_TIME_MAX_AHEAD``. A year 2999 or a 1970 (a zero) is a problem of the file.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -41,6 +45,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecap.currency import EUR_PER_UNIT, REPORTING_CURRENCY
+from ecap.event_time import EARLIEST
+from ecap.settings import get_settings
 from spark_jobs.silver import LINE_COLUMNS, ORDER_EVENT_COLUMNS, PURCHASE, REFUND, OrderEvents
 
 REQUIRED = ("customer_id", "order_time", "amount")
@@ -98,25 +104,40 @@ def _read(spark: SparkSession, path: str) -> DataFrame:
         raise OrdersFileError(f"orders file {path} cannot be read: {exc}") from exc
 
 
-def _normalised_names(df: DataFrame, path: str) -> DataFrame:
-    names = [c.strip().lower() for c in df.columns]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise OrdersFileError(f"orders file {path} has the column(s) {duplicated} more than once")
-    df = df.toDF(*names)
+def column_names(header: Sequence[str], path: str) -> list[str]:
+    """The normalised names of a file's columns, or :class:`OrdersFileError`.
+
+    Until the header has the required columns the file may be anything (``--orders
+    /etc/passwd``), and its "column names" are its first line. So a message names ECAP's
+    columns, found or missing, and only counts the others: it never echoes the file.
+    """
+    names = [c.strip().lower() for c in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
+        found = [c for c in (*REQUIRED, *OPTIONAL) if c in names]
+        others = sum(1 for n in names if n not in REQUIRED and n not in OPTIONAL)
+        unnamed = f" and {others} other column(s), not shown" if others else ""
         raise OrdersFileError(
-            f"orders file {path} lacks the column(s) {', '.join(missing)}; it has "
-            f"{', '.join(df.columns) or 'none'}. Needed: {', '.join(REQUIRED)}; optional: "
-            f"{', '.join(OPTIONAL)}"
+            f"orders file {path} lacks the column(s) {', '.join(missing)}; of ECAP's columns "
+            f"it has {', '.join(found) or 'none'}{unnamed}. Needed: {', '.join(REQUIRED)}; "
+            f"optional: {', '.join(OPTIONAL)}. Give a .csv file whose first line names "
+            "its columns, or a .parquet file"
+        )
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise OrdersFileError(
+            f"orders file {path} has the column(s) {', '.join(duplicated)} more than once"
         )
     if "original_order_id" in names and "order_id" not in names:
         raise OrdersFileError(
             f"orders file {path} has original_order_id but no order_id: a refund must name an "
             "order by its id"
         )
-    return df
+    return names
+
+
+def _normalised_names(df: DataFrame, path: str) -> DataFrame:
+    return df.toDF(*column_names(df.columns, path))
 
 
 def _text(column: str) -> Column:
@@ -180,6 +201,8 @@ def _typed(df: DataFrame, default_currency: str) -> DataFrame:
 def _checks(df: DataFrame, has_order_id: bool) -> list[Check]:
     amount, cost = F.col("amount"), F.col("cost")
     known = list(EUR_PER_UNIT)
+    latest = datetime.now(UTC) + get_settings().event_time_max_ahead
+    in_range = F.col("order_time").between(F.lit(EARLIEST), F.lit(latest))
     checks = [
         Check(
             "customer_id",
@@ -194,6 +217,14 @@ def _checks(df: DataFrame, has_order_id: bool) -> list[Check]:
             "use ISO 8601, e.g. 2024-03-01 or 2024-03-01T10:00:00Z",
             F.col("order_time").isNull(),
             F.coalesce(F.col("_raw_order_time"), F.lit("(empty)")),
+        ),
+        Check(
+            "order_time",
+            f"is before {EARLIEST:%Y-%m-%d} or after {latest:%Y-%m-%d %H:%M} UTC (the run's "
+            "clock plus ECAP_EVENT_TIME_MAX_AHEAD)",
+            "fix those dates (a year typed wrong, a zero, seconds read as milliseconds)",
+            F.col("order_time").isNotNull() & ~in_range,
+            F.col("_raw_order_time"),
         ),
         Check(
             "amount",

@@ -15,17 +15,25 @@ tables, both in euros (:mod:`spark_jobs.fx`):
 Both are rebuilt from their sources on every run and overwrite the previous version (a
 re-run on the same input writes the same rows). They are partitioned by ``order_month``.
 
-Left out, and counted in the run's report: refunds whose purchase is unknown, and (for
-Kafka data) transactions in a currency missing from the FX table. Bronze keeps them.
+Left out, and counted in the run's report: refunds whose purchase is unknown, (for
+Kafka data) transactions in a currency without a rate (``ecap.currency.NO_RATE``: valid
+records, whose amounts cannot be in euros; the live KPIs count them in ``orders`` but not
+in ``revenue``), and orders whose time
+is implausible: before 1990 or after the run's wall clock plus
+``ECAP_EVENT_TIME_MAX_AHEAD`` (``ecap.event_time``; ingest already sets such records
+aside, this catches rows landed before it did). Bronze keeps them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from ecap.event_time import EARLIEST
+from ecap.settings import get_settings
 from spark_jobs import delta_io, lake
 from spark_jobs.fx import eur_rate
 from spark_jobs.lake import Lake
@@ -158,7 +166,8 @@ def _month(day: Column) -> Column:
 
 
 def _count_input(unique: DataFrame, report: JobReport) -> None:
-    """Rows read, duplicates dropped and unknown currencies, from the de-duplicated rows."""
+    """Rows read, duplicates dropped and currencies without a rate, from the de-duplicated
+    rows."""
     found = unique.agg(
         F.sum("_copies").alias("rows"),
         F.sum(F.col("_copies") - 1).alias("duplicates"),
@@ -169,13 +178,27 @@ def _count_input(unique: DataFrame, report: JobReport) -> None:
         report.facts["duplicate order ids"] = f"{found['duplicates']:,} copies dropped"
     if found["unknown"]:
         codes = unique.where(F.col("eur_per_unit").isNull()).groupBy("currency").count().collect()
-        report.facts["unknown currency (left out)"] = ", ".join(
+        report.facts["currency without a rate (left out)"] = ", ".join(
             f"{row['currency']} ({row['count']:,} orders)" for row in codes
         )
 
 
-def build(source: OrderEvents, report: JobReport) -> Silver:
-    """Clean ``source`` into the silver tables (see the module docstring).
+def _in_time(unique: DataFrame, report: JobReport, now: datetime) -> DataFrame:
+    """The rows whose order time is plausible; the others are counted and left out."""
+    latest = now + get_settings().event_time_max_ahead
+    plausible = F.col("order_time").between(F.lit(EARLIEST), F.lit(latest))
+    out = unique.where(~plausible).count()
+    if out:
+        report.facts["order time out of range (left out)"] = (
+            f"{out:,} {'order' if out == 1 else 'orders'} before {EARLIEST:%Y-%m-%d} or "
+            f"after {latest:%Y-%m-%d %H:%M} UTC"
+        )
+    return unique.where(plausible)
+
+
+def build(source: OrderEvents, report: JobReport, *, now: datetime | None = None) -> Silver:
+    """Clean ``source`` into the silver tables (see the module docstring); ``now`` (default:
+    the wall clock) bounds the order times.
 
     The de-duplicated events, the netted orders and the lines are each computed once and
     cached: both tables and the counts read them. :meth:`Silver.release` frees them.
@@ -183,7 +206,8 @@ def build(source: OrderEvents, report: JobReport) -> Silver:
     unique = _first_copy(source.events.withColumn("eur_per_unit", eur_rate(F.col("currency"))))
     unique = unique.persist()
     _count_input(unique, report)
-    known = unique.where(F.col("eur_per_unit").isNotNull())
+    timely = _in_time(unique, report, now or datetime.now(UTC))
+    known = timely.where(F.col("eur_per_unit").isNotNull())
     purchases = known.where(F.col("type") == PURCHASE).drop("type", "original_order_id")
     refunds = (
         known.where(F.col("type") == REFUND)

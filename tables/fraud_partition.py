@@ -128,14 +128,14 @@ class FraudPartition:
                 continue
             detector.record_verdict(verdict.reasons, verdict.is_fraud)
             if verdict.features is not None:
+                # Features no detector computed (-1e308, inf) fail the model's maths: the
+                # verdict is learned without them, instead of failing every batch after it.
                 try:
-                    features = Features(**verdict.features)
-                except TypeError as exc:
+                    detector.model.learn_feedback(Features(**verdict.features), verdict.is_fraud)
+                except (TypeError, ValueError, ArithmeticError) as exc:
                     logger.warning(
                         "verdict on %s: features unusable (%s)", verdict.transaction_id, exc
                     )
-                else:
-                    detector.model.learn_feedback(features, verdict.is_fraud)
             if partition_for(verdict.user_id) == self.partition:
                 key = merchant_key(self.partition, verdict.merchant_id)
                 self.merchant(tables, key).record_verdict(verdict.is_fraud)

@@ -11,19 +11,24 @@ are what Faust's own writes produce, so Faust's recovery reads them as its own.
 The backend is chosen from the app's configuration (:func:`store_for`), as Faust chooses
 its own stores by URL: RocksDB tables of an at-least-once app get the bulk writer, anything
 else (``memory://`` in unit tests, or an exactly-once app, whose writes must go through
-Faust's transactional producer) Faust's own API. This
-module and ``ecap.patches`` are the only code that touches Faust internals.
+Faust's transactional producer) Faust's own API.
+
+A changelog found reset (``tables.changelog_reset``) is written again from what RocksDB
+keeps: :func:`reseed_changelog` sends every key of a partition and moves the persisted
+offset onto the new log. This module and ``ecap.patches`` are the only code that touches
+Faust internals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import faust
 import rocksdict
+from faust.stores.rocksdb import Store as FaustRocksDBStore
 from faust.types import TP, ProcessingGuarantee, RecordMetadata, TableT
 
 from ecap.patches import require
@@ -128,3 +133,41 @@ def store_for(app: faust.App) -> StateStore:
     if app.conf.store.scheme == "rocksdb" and not exactly_once:
         return RocksDBBulkStore()
     return TableApiStore()
+
+
+def persisted_offset(table: TableT[bytes, bytes], partition: int) -> int | None:
+    """The changelog offset Faust's recovery of ``partition`` starts after (None: none kept)."""
+    topic = table.changelog_topic.get_topic_name()
+    offset: int | None = table.data.persisted_offset(TP(topic, partition))  # type: ignore[attr-defined]
+    return offset
+
+
+def kept_items(table: TableT[bytes, bytes], partition: int) -> Iterator[tuple[bytes, bytes]]:
+    """Every key and value RocksDB keeps for ``partition`` of ``table`` (none for a store
+    that keeps nothing across restarts)."""
+    store = table.data
+    if not isinstance(store, FaustRocksDBStore):
+        return
+    offset_key = store.offset_key
+    for key, value in store._db_for_partition(partition).items():
+        if key != offset_key:
+            yield key, value
+
+
+async def reseed_changelog(table: TableT[bytes, bytes], partition: int, end: int) -> int:
+    """Send every key RocksDB keeps for ``partition`` to the changelog partition, wait for
+    the broker to acknowledge them all, and record the last one's offset as persisted, so
+    Faust's recovery finds the changelog and RocksDB in step. With nothing kept, the
+    persisted offset becomes ``end - 1`` (the log's last offset). Returns the keys sent."""
+    topic = table.changelog_topic.get_topic_name()
+    producer = table.app.producer
+    pending: list[asyncio.Future[RecordMetadata]] = []
+    for key, value in kept_items(table, partition):
+        pending.append(await producer.send(topic, key, value, partition, None, None))  # type: ignore[arg-type]
+    last = end - 1
+    if pending:
+        await producer.flush()
+        acknowledged = await asyncio.gather(*pending)
+        last = max(metadata.offset for metadata in acknowledged)
+    table.data.set_persisted_offset(TP(topic, partition), last)  # type: ignore[attr-defined]
+    return len(pending)

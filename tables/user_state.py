@@ -44,6 +44,8 @@ from faust.types import TableT
 from ecap.fraud.detector import RulePrecision
 from ecap.fraud.model import AnomalyModel
 from ecap.topics import BY_NAME, TRANSACTIONS
+from tables import changelog_reset
+from tables.log_resets import LogResets
 from tables.store import StateStore, TableApiStore, store_for
 
 USER_STATE = "fraud-user-state"
@@ -68,12 +70,18 @@ class FraudTables:
     """How the three are read and written (``tables.store``)."""
 
 
-def define(app: faust.App) -> FraudTables:
-    """Declare the three tables on ``app`` (call once, from the worker's ``build``)."""
+def define(app: faust.App, resets: LogResets | None = None) -> FraudTables:
+    """Declare the three tables on ``app`` (call once, from the worker's ``build``). Each
+    re-seeds its changelog from RocksDB when it finds the log reset, and tells ``resets``
+    (``tables.changelog_reset``)."""
+    told = resets if resets is not None else LogResets()
 
     def table(name: str, help_text: str) -> TableT[bytes, bytes]:
-        return app.Table(
+        return changelog_reset.define(
+            app,
             name,
+            source=TRANSACTIONS,
+            resets=told,
             partitions=PARTITIONS,
             key_type=bytes,
             value_type=bytes,

@@ -1,20 +1,23 @@
 """The transactions worker's fraud views: ``/fraud/detector/`` (the detectors this worker
-holds) and ``/users/{user_id}/risk/`` (one user's fraud state, from the worker that owns
-the user's partition: routed there with ``@app.table_route``)."""
+holds), ``/users/{user_id}/risk/`` (one user's fraud state, from the worker that owns
+the user's partition: routed there with ``@app.table_route``), and the rule set's part of
+``/health``'s details (:func:`with_rules`)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
+from agents.fraud_control import FraudControl
 from agents.transactions import TransactionsWorker
 from ecap.fraud.state import UserState
-from ecap.topics import TRANSACTIONS
+from ecap.topics import FRAUD_RULES, TRANSACTIONS
 from ecap.workers import WorkerSpec
 from tables import user_state
-from web.worker_views import page
+from web.worker_views import Health, page
 
 
 def fraud_views(app: faust.App, spec: WorkerSpec, worker: TransactionsWorker) -> None:
@@ -42,6 +45,32 @@ def fraud_views(app: faust.App, spec: WorkerSpec, worker: TransactionsWorker) ->
             return self.json(
                 {**risk_summary(user_id, UserState.from_bytes(raw)), "served_by": spec.url}
             )
+
+
+def with_rules(health: Health, worker: TransactionsWorker) -> Health:
+    """``health`` with the rule set's state added to its details (``rules``)."""
+    return replace(
+        health, details=lambda: {**health.details(), "rules": rules_summary(worker.control)}
+    )
+
+
+def rules_summary(control: FraudControl) -> dict[str, Any]:
+    """The rule set in use, where it came from, and the rule sets refused since start."""
+    key = control.rules.key
+    return {
+        "version": control.ruleset.version,
+        "source": (
+            f"{FRAUD_RULES} offset {control.rules.live_offset}"
+            if control.rules.live is not None
+            else "shipped defaults"
+        ),
+        "signing_key": "usable" if key.secret is not None else f"missing: {key.problem}",
+        "rejected": {reason.value: n for reason, n in sorted(control.rejected.items())},
+        "latest_rejected": [
+            {"offset": r.offset, "reason": r.reason.value, "error": r.error}
+            for r in control.rejections
+        ],
+    }
 
 
 def detector_summary(worker: TransactionsWorker, held: list[int]) -> dict[str, Any]:

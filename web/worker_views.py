@@ -1,21 +1,26 @@
 """What every worker serves on its web port: ``/health`` and ``/metrics``, registered once
 per app by the composition root (``ecap.faust_app``), and the helpers the other views use.
 
-``/health`` answers without a token (``ecap.auth``); everything else asks for one.
+``/health`` answers without a token with the status alone, and with the token with the
+details too (partitions, offsets, event times, the rule set: nothing for an anonymous
+caller to map the deployment with); everything else asks for the token (``ecap.auth``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
+from aiohttp import web
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
+from ecap import auth
 from ecap.kpis.ledger import Ledger
 from ecap.workers import WorkerSpec
+from tables.log_resets import LogResets
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4"
 """Prometheus text format; aiohttp adds the charset itself (and refuses one given here)."""
@@ -54,25 +59,40 @@ class Health:
 
     ready: Callable[[], bool]
     details: Callable[[], dict[str, Any]]
+    degraded: Callable[[], bool] = lambda: False
+    """Ready, but something the operator should look at happened (the status says
+    ``degraded``, still with 200)."""
+
+
+def with_log_resets(health: Health, resets: LogResets) -> Health:
+    """``health`` that is ``degraded`` for a while after a log reset was repaired, with the
+    repairs in its details (``tables.log_resets``)."""
+    return Health(
+        health.ready,
+        lambda: {**health.details(), **resets.details()},
+        lambda: health.degraded() or resets.degraded(),
+    )
 
 
 def health_and_metrics(app: faust.App, spec: WorkerSpec, health: Health) -> None:
-    """``/health`` (200 when ready, 503 while starting) and ``/metrics``."""
+    """``/health`` (200 when ready, 503 while starting; the details only with the token)
+    and ``/metrics``."""
 
     @page(app, "/health")
     class HealthView(View):
         async def get(self, request: Request) -> Response:
             ready = health.ready()
-            return self.json(
-                {
+            status = ("degraded" if health.degraded() else "ok") if ready else "starting"
+            answer: dict[str, Any] = {"status": status}
+            if auth.authorized(cast(web.Request, request)):
+                answer = {
                     "worker": spec.name,
                     "instance": spec.instance,
                     "url": spec.url,
-                    "status": "ok" if ready else "starting",
+                    **answer,
                     **health.details(),
-                },
-                status=200 if ready else 503,
-            )
+                }
+            return self.json(answer, status=200 if ready else 503)
 
     @page(app, "/metrics")
     class Metrics(View):

@@ -67,6 +67,8 @@ async def insert_alerts(
             alert.transaction_id,
             alert.user_id,
             alert.merchant_id,
+            # The shortest repr of the amount is the decimal its producer wrote
+            # (ecap.events, "Money"); the column is numeric, unrounded (0002).
             Decimal(str(alert.amount)),
             alert.currency,
             alert.score,
@@ -112,6 +114,9 @@ class Case:
         if values["features"] is not None:
             values["features"] = orjson.loads(values["features"])
         values["currency"] = values["currency"].strip()
+        # asyncpg reads numeric 15000000000 as Decimal('1.50E+10'): the same number, written
+        # out here in plain digits, as stored.
+        values["amount"] = Decimal(format(values["amount"], "f"))
         return cls(**values)
 
 

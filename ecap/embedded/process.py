@@ -98,6 +98,7 @@ def terminate(pid: int, created: float | None, timeout: float = 10.0) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once continued
     proc = psutil.Process(pid)
     with contextlib.suppress(psutil.Error):
         proc.wait(timeout)

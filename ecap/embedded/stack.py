@@ -146,7 +146,6 @@ def status(settings: Settings) -> list[ServiceState]:
 def _reachable(name: str, address: str) -> bool:
     entry = {"address": address}
     if name == "kafka":
-        host, _, port = address.split(",")[0].rpartition(":")
-        return process.tcp_ready(host, int(port))
+        return broker.answers(address.split(",")[0])
     check = postgres.healthy if name == "postgres" else redis.healthy
     return check(entry)

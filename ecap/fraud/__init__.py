@@ -12,6 +12,6 @@ Modules, in the order a transaction meets them:
 ``rules``        rules as data (``RuleSet``), validated, compiled and evaluated
 ``model``        :class:`~ecap.fraud.model.AnomalyModel`, an online model from river
 ``detector``     :class:`~ecap.fraud.detector.Detector`: one decision per transaction
-``rule_records`` a rule set as a ``fraud-rules`` record: key, size limit, ``parse``
+``rule_records`` a rule set as a ``fraud-rules`` record: key, signature, limits, ``RuleSetLog``
 ``quality``      precision, recall, PR-AUC and latency against the generator's labels
 """

@@ -22,9 +22,14 @@ A rule set is JSON (the value of the compacted ``fraud-rules`` topic and of
 
 A condition is a clause ``{"feature", "op", "value"}`` over a name of
 ``ecap.fraud.features.FEATURE_NAMES`` with an op of :data:`OPS`, or ``{"all": [...]}``
-/ ``{"any": [...]}`` of conditions (at most :data:`MAX_DEPTH` deep and
-:data:`MAX_CLAUSES` clauses per rule). Nothing is ever evaluated as Python: each condition
+/ ``{"any": [...]}`` of conditions. Nothing is ever evaluated as Python: each condition
 is compiled into closures over ``operator`` functions when the rule set is validated.
+
+A rule set is held to a static budget, so that no rule set can make scoring slow: at most
+:data:`MAX_RULES` rules and :data:`MAX_RULESET_CLAUSES` clauses in all, each condition at
+most :data:`MAX_DEPTH` deep with at most :data:`MAX_CLAUSES` clauses. A set over it fails
+validation with an error of type :data:`OVER_BUDGET` (the record's size and JSON nesting
+are bounded before parsing, by ``ecap.fraud.rule_records``).
 
 ``weight`` in (0, 1] is how strongly the rule alone indicates fraud: the detector
 combines the weights of the rules that fire as a noisy-OR, so a rule whose weight reaches
@@ -44,6 +49,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ecap.fraud.features import FEATURE_NAMES, Features
 
@@ -56,7 +62,15 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "!=": operator.ne,
 }
 MAX_DEPTH = 4
+"""Deepest condition: a clause is 1, an ``all``/``any`` of clauses 2."""
 MAX_CLAUSES = 16
+"""Most clauses in one rule's condition."""
+MAX_RULES = 200
+"""Most rules in a rule set (the shipped one has ten)."""
+MAX_RULESET_CLAUSES = 400
+"""Most clauses over all the rules of a set (the shipped one has 24)."""
+OVER_BUDGET = "over_budget"
+"""The pydantic error type of a rule set over the budget (see the module docstring)."""
 RESERVED_CODES = frozenset({"amount_zscore", "anomaly_model", "merchant_risk"})
 """Reason codes of the detector's statistical components; no rule may take them."""
 
@@ -188,10 +202,14 @@ class Rule(BaseModel):
     @model_validator(mode="after")
     def _bounded(self) -> Rule:
         if self.condition.depth() > MAX_DEPTH:
-            raise ValueError(f"condition of rule {self.id!r} nests deeper than {MAX_DEPTH}")
+            raise _over_budget(f"condition of rule {self.id!r} nests deeper than {MAX_DEPTH}")
         if self.condition.clauses() > MAX_CLAUSES:
-            raise ValueError(f"condition of rule {self.id!r} has more than {MAX_CLAUSES} clauses")
+            raise _over_budget(f"condition of rule {self.id!r} has more than {MAX_CLAUSES} clauses")
         return self
+
+
+def _over_budget(message: str) -> PydanticCustomError:
+    return PydanticCustomError(OVER_BUDGET, "{message}", {"message": message})
 
 
 class PriorityBands(BaseModel):
@@ -229,6 +247,20 @@ class RuleSet(BaseModel):
     threshold: float = Field(0.5, gt=0, lt=1, description="Alert at or above this score.")
     bands: PriorityBands = PriorityBands()
     rules: list[Rule]
+
+    @model_validator(mode="after")
+    def _within_budget(self) -> RuleSet:
+        if len(self.rules) > MAX_RULES:
+            raise _over_budget(
+                f"{len(self.rules):,} rules, over the budget of {MAX_RULES}; merge or remove rules"
+            )
+        clauses = sum(rule.condition.clauses() for rule in self.rules)
+        if clauses > MAX_RULESET_CLAUSES:
+            raise _over_budget(
+                f"{clauses:,} clauses in all, over the budget of {MAX_RULESET_CLAUSES}; "
+                "simplify or remove rules"
+            )
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleSet:

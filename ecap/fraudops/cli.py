@@ -16,10 +16,10 @@ from confluent_kafka import KafkaException, Producer
 from rich.console import Console
 from rich.table import Table
 
-from ecap import db, services
+from ecap import auth, db, services
 from ecap.db import cases
 from ecap.events import FraudFeedback, Verdict, encode
-from ecap.fraud.rule_records import RuleSetError
+from ecap.fraud.rule_records import RuleSetError, SigningKey
 from ecap.fraud.rules import RuleSet
 from ecap.fraudops import detection_report, live_rules
 from ecap.topics import FRAUD_FEEDBACK
@@ -53,54 +53,113 @@ def _dsn() -> str:
 
 # ---------------------------------------------------------------------- rules
 
+REJECTIONS_SHOWN = 20
 
-def _live(bootstrap: str) -> live_rules.LiveRules:
+
+def _signing_key() -> SigningKey:
+    """The rule-signing key of these settings, or why there is none."""
     try:
-        return live_rules.latest(bootstrap)
+        return SigningKey(auth.rules_signing_key())
+    except auth.TokenError as exc:
+        return SigningKey(None, str(exc))
+
+
+def _secret(key: SigningKey) -> bytes:
+    if key.secret is None:
+        fail(f"cannot sign the rule set: {key.problem}")
+    return key.secret
+
+
+def _live(bootstrap: str, key: SigningKey) -> live_rules.LiveRules:
+    try:
+        return live_rules.latest(bootstrap, key)
     except (RuleSetError, KafkaException) as exc:
         fail(str(exc))
 
 
-def _push(bootstrap: str, ruleset: RuleSet, live: live_rules.LiveRules) -> None:
-    running = live.effective().version
-    if live.ruleset is not None and ruleset.version <= running:
+def _push(
+    bootstrap: str, ruleset: RuleSet, live: live_rules.LiveRules, key: SigningKey, what: str
+) -> None:
+    secret = _secret(key)
+    if live.ruleset is not None and ruleset.version <= live.ruleset.version:
+        running = live.ruleset.version
         fail(
             f"rule set version {ruleset.version} is not newer than the live version {running}; "
             f'set "version": {running + 1} or higher'
         )
     try:
-        offset = live_rules.push(bootstrap, ruleset)
+        offset = live_rules.push(bootstrap, ruleset, secret)
     except RuleSetError as exc:
         fail(str(exc))
     enabled = sum(rule.enabled for rule in ruleset.rules)
     console.print(
-        f"pushed rule set version {ruleset.version} ({enabled} of {len(ruleset.rules)} rules "
-        f"enabled) to fraud-rules at offset {offset}; running workers switch within a second"
+        f"pushed {what} version {ruleset.version} ({enabled} of {len(ruleset.rules)} rules "
+        f"enabled), signed, to fraud-rules at offset {offset}; running workers switch within "
+        "a second"
     )
+
+
+def _resign(bootstrap: str, live: live_rules.LiveRules, key: SigningKey) -> None:
+    """Sign again the newest rule set on the topic (see docs/fraud-ops.md, "Signed rule
+    sets"): it keeps its version if that is above the live one, else takes the next."""
+    _secret(key)
+    if live.newest is None:
+        fail("fraud-rules holds no rule set to re-sign; push one with 'ecap rules push FILE'")
+    offset, ruleset = live.newest
+    if offset == live.offset:
+        console.print(
+            f"the live rule set (version {ruleset.version}, fraud-rules offset {offset}) is "
+            "signed with this key already; nothing to re-sign"
+        )
+        return
+    running = live.ruleset.version if live.ruleset is not None else None
+    if running is not None and ruleset.version <= running:
+        ruleset = RuleSet.model_validate({**ruleset.model_dump(), "version": running + 1})
+    _push(bootstrap, ruleset, live, key, f"the rule set of fraud-rules offset {offset} as")
 
 
 @rules_app.command("push")
 def rules_push(
-    file: Path = typer.Argument(..., help="Rule set JSON (see ecap/fraud/default_rules.json)."),
+    file: Path | None = typer.Argument(
+        None, help="Rule set JSON (see ecap/fraud/default_rules.json)."
+    ),
+    resign: bool = typer.Option(
+        False,
+        "--resign",
+        help="Sign the newest rule set on fraud-rules again (after an upgrade to signed "
+        "rule sets, or a new signing key); check it with 'ecap rules list' first.",
+    ),
 ) -> None:
-    """Validate a rule set file and make it the live rule set."""
-    try:
-        ruleset = live_rules.read_file(file)
-    except RuleSetError as exc:
-        fail(str(exc))
+    """Validate a rule set file, sign it and make it the live rule set."""
+    if (file is None) == (not resign):
+        fail("give a rule set FILE, or --resign to sign the newest set on fraud-rules again")
+    ruleset = None
+    if file is not None:
+        try:
+            ruleset = live_rules.read_file(file)
+        except RuleSetError as exc:
+            fail(str(exc))
+    key = _signing_key()
+    _secret(key)
     bootstrap = _bootstrap()
-    _push(bootstrap, ruleset, _live(bootstrap))
+    live = _live(bootstrap, key)
+    if ruleset is None:
+        _resign(bootstrap, live, key)
+    else:
+        _push(bootstrap, ruleset, live, key, "rule set")
 
 
 @rules_app.command("list")
 def rules_list() -> None:
-    """Show the live rule set (or the shipped defaults when none was pushed)."""
-    live = _live(_bootstrap())
+    """Show the live rule set (or the shipped defaults when none was pushed) and the rule
+    sets the workers refuse, with the reason."""
+    key = _signing_key()
+    live = _live(_bootstrap(), key)
     ruleset = live.effective()
     origin = (
         f"fraud-rules offset {live.offset}"
         if live.ruleset is not None
-        else "shipped defaults (nothing pushed yet)"
+        else "shipped defaults (no signed rule set pushed)"
     )
     table = Table(
         title=f"rule set version {ruleset.version}: {origin}; alert at score "
@@ -117,22 +176,34 @@ def rules_list() -> None:
             rule.description,
         )
     console.print(table)
-    for offset, error in live.rejected:
-        err.print(f"[yellow]refused by the workers:[/] offset {offset}: {error}")
+    if key.secret is None:
+        err.print(f"[bold red]no usable rule-signing key:[/] {key.problem}", highlight=False)
+    shown = live.rejected[-REJECTIONS_SHOWN:]
+    if len(live.rejected) > len(shown):
+        earlier = len(live.rejected) - len(shown)
+        err.print(f"[yellow]{earlier:,} earlier refused records not shown[/]")
+    for rejection in shown:
+        err.print(
+            f"[yellow]refused by the workers:[/] offset {rejection.offset} "
+            f"({rejection.reason.value}): {rejection.error}",
+            highlight=False,
+        )
 
 
 @rules_app.command("disable")
 def rules_disable(rule_id: str = typer.Argument(..., help="Id of the rule to switch off.")) -> None:
     """Publish a copy of the live rule set with one rule disabled (version + 1)."""
+    key = _signing_key()
+    _secret(key)
     bootstrap = _bootstrap()
-    live = _live(bootstrap)
+    live = _live(bootstrap, key)
     current = live.effective()
     try:
         ruleset = current.disable(rule_id)
     except KeyError:
         known = ", ".join(rule.id for rule in current.rules)
         fail(f"no rule {rule_id!r} in rule set version {current.version}; rules: {known}")
-    _push(bootstrap, ruleset, live)
+    _push(bootstrap, ruleset, live, key, "rule set")
 
 
 # ---------------------------------------------------------------------- cases

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ecap import topics
-from ecap.currency import FX_PER_USD
+from ecap.currency import FX_PER_USD, MINOR_UNITS
 from ecap.events import ProductChange
 from ecap.generator import population as population_module
 from ecap.generator import wire
@@ -117,7 +117,9 @@ def generate(config: HistoryConfig) -> Orders:
     mean = pop.mean_spend_usd[customer]
     usd = rng.gamma(ORDER_SHAPE, mean / ORDER_SHAPE)
     fx = np.array([FX_PER_USD[c.currency] for c in CITIES])[pop.city[customer]]
-    amount = np.maximum(np.round(usd * fx, 2), 0.01)
+    # Rounded to each currency's minor units (JPY: whole yen), at least one minor unit.
+    scale = np.array([10.0 ** MINOR_UNITS[c.currency] for c in CITIES])[pop.city[customer]]
+    amount = np.maximum(np.round(usd * fx * scale), 1) / scale
 
     weights = np.array([c.weight for c in CATEGORIES])
     other = rng.choice(len(CATEGORIES), size=n, p=weights / weights.sum())
@@ -134,7 +136,8 @@ def generate(config: HistoryConfig) -> Orders:
     refunded, refund_time = refunded[keep], refund_time[keep]
     partial = rng.random(len(refunded)) < 0.25
     share = np.where(partial, rng.uniform(0.2, 0.8, len(refunded)), 1.0)
-    refund_amount = np.maximum(np.round(amount[refunded] * share, 2), 0.01)
+    refund_scale = scale[refunded]
+    refund_amount = np.maximum(np.round(amount[refunded] * share * refund_scale), 1) / refund_scale
 
     all_time = np.concatenate([time_ms, refund_time])
     order = np.argsort(all_time, kind="stable")

@@ -76,20 +76,25 @@ def run_stream(
     pacer = Pacer(stream.start_ms, stream.config.time_scale, real_time=real_time)
     generated = report.generated
     send = sink.send
-    for count, record in enumerate(stream.records(), start=1):
-        if pace:
-            pacer.wait(record.timestamp_ms)
-        send(record)
-        generated[record.topic] += 1
-        if labels is not None and record.topic == topics.FRAUD_LABELS:
-            labels.write(record.value)
-        if progress is not None and count % PROGRESS_EVERY == 0:
-            progress(count, record.timestamp_ms - stream.start_ms)
+    try:
+        for count, record in enumerate(stream.records(), start=1):
+            if pace:
+                pacer.wait(record.timestamp_ms)
+            send(record)
+            generated[record.topic] += 1
+            if labels is not None and record.topic == topics.FRAUD_LABELS:
+                labels.write(record.value)
+            if progress is not None and count % PROGRESS_EVERY == 0:
+                progress(count, record.timestamp_ms - stream.start_ms)
+    finally:
+        # A sink that gave up (its broker went away: ``sinks.BrokerGone``) still leaves a
+        # whole labels file for the records generated so far.
+        if labels is not None:
+            labels.close()
     report.delivery = sink.close()
     report.elapsed = pacer.elapsed()
     report.fraud = Counter(stream.world.tally.fraud_per_scenario)
     if labels is not None:
-        labels.close()
         report.labels_written = labels.count
     if progress is not None:
         progress(report.total, stream.end_ms - stream.start_ms)

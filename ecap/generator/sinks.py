@@ -33,13 +33,39 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "queue.buffering.max.kbytes": 512 * 1024,
     "enable.idempotence": True,
     "partitioner": "murmur2_random",
+    "allow.auto.create.topics": False,
+    "log_level": 2,
 }
 """Throughput settings; idempotence keeps each partition in send order across retries, and
-murmur2 places keys on the same partitions as the Java client and aiokafka do."""
+murmur2 places keys on the same partitions as the Java client and aiokafka do. A missing
+topic is an error, not a topic the broker creates with its default partition count; and
+librdkafka's own log (a line per failed connection, twenty a second while the broker is
+away) is left out: :class:`KafkaSink` reports what matters."""
+
+BROKER_GONE_S = 10.0
+"""How long the broker may stay unreachable before a run stops (see :class:`BrokerGone`)."""
+CHECK_EVERY_S = 0.5
+AFTER_RESTART = (
+    "an embedded broker loses its log when it restarts: run 'ecap up' and 'ecap topics "
+    "create', then run the generator again (the workers keep their state; see "
+    "docs/operations.md, 'After a broker restart or a recreated topic')"
+)
+MISSING_TOPIC = (
+    "the topic is missing or has fewer partitions than the catalog; run 'ecap topics create'"
+)
 
 
 class SinkError(RuntimeError):
     """The destination cannot take records; the message says what to do."""
+
+
+class BrokerGone(SinkError):
+    """The broker stopped answering in the middle of a run.
+
+    The run stops instead of waiting: the records not acknowledged cannot be sent again
+    with their order kept (the idempotent producer's sequence is lost with a restarted
+    broker's log, and it never delivers them), and a broker that lost its log needs its
+    topics created again first. The message says how many records were acknowledged."""
 
 
 @dataclass
@@ -73,6 +99,8 @@ class KafkaSink:
         self._producer = Producer(config)
         self._produce = self._producer.produce
         self._sent = 0
+        self._down_since: float | None = None
+        self._next_check = time.monotonic() + CHECK_EVERY_S
 
     def check(self, topics: Iterable[str], timeout: float = 10.0) -> None:
         """Fail early, with advice, when the broker is unreachable or a topic is missing."""
@@ -97,30 +125,75 @@ class KafkaSink:
                 break
             except BufferError:
                 self._producer.poll(0.05)  # the local queue is full: let it drain
+            except KafkaException as exc:
+                raise self._failed(exc.args[0]) from exc
         self._sent += 1
-        if self._sent % 1000 == 0:
+        if self._sent % 1000 == 0 or time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + CHECK_EVERY_S
             self._producer.poll(0)
             if self._fatal is not None:
-                raise SinkError(f"Kafka producer failed: {self._fatal.str()}")
+                raise self._failed(self._fatal)
+            if self._gone():
+                raise BrokerGone(self._gone_message())
+
+    def _failed(self, error: KafkaError) -> SinkError:
+        """The producer can send no more. A fatal error right after the broker went away
+        is its idempotence state lost with a restarted broker's log."""
+        if self._down_since is not None:
+            return BrokerGone(f"{self._gone_message()} (the producer failed: {error.str()})")
+        return SinkError(f"Kafka producer failed: {error.str()}")
 
     def close(self, timeout: float = 60.0) -> Delivery:
-        """Wait for every outstanding delivery report (at most ``timeout`` seconds)."""
-        remaining = self._producer.flush(timeout)
+        """Wait for every outstanding delivery report: at most ``timeout`` seconds, and
+        no longer than :data:`BROKER_GONE_S` once the broker has stopped answering."""
+        deadline = time.monotonic() + timeout
+        remaining = self._producer.flush(0)
+        while remaining and time.monotonic() < deadline and not self._gone():
+            remaining = self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
         if remaining:
             self.delivery.failed += remaining
-            self.delivery.errors[f"not acknowledged within {timeout:.0f}s"] += remaining
+            reason = (
+                f"not acknowledged: the broker at {self.bootstrap} went away; {AFTER_RESTART}"
+                if self._gone()
+                else f"not acknowledged within {timeout:.0f}s"
+            )
+            self.delivery.errors[reason] += remaining
         return self.delivery
+
+    def _gone(self) -> bool:
+        down = self._down_since
+        return down is not None and time.monotonic() - down >= BROKER_GONE_S
+
+    def _gone_message(self) -> str:
+        pending = len(self._producer)
+        down = 0.0 if self._down_since is None else time.monotonic() - self._down_since
+        return (
+            f"the broker at {self.bootstrap} went away {down:.0f} s ago (stopped or "
+            f"restarted); {self.delivery.total:,} of the {self._sent:,} records "
+            f"sent were acknowledged, {pending:,} were not and are dropped; {AFTER_RESTART}"
+        )
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
+            self._down_since = None
             self.delivery.delivered[message.topic() or ""] += 1
-        else:
-            self.delivery.failed += 1
-            self.delivery.errors[error.str()] += 1
+            return
+        self.delivery.failed += 1
+        unknown = (
+            KafkaError.UNKNOWN_TOPIC_OR_PART,
+            KafkaError._UNKNOWN_TOPIC,
+            KafkaError._UNKNOWN_PARTITION,
+        )
+        reason = f"{error.str()}: {MISSING_TOPIC}" if error.code() in unknown else error.str()
+        self.delivery.errors[reason] += 1
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
             self._fatal = error
+        elif error.code() == KafkaError._ALL_BROKERS_DOWN:
+            if self._down_since is None:
+                self._down_since = time.monotonic()
+                log.warning("the broker at %s is not answering: %s", self.bootstrap, error.str())
         else:
             log.debug("kafka: %s", error.str())
 

@@ -15,9 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from ecap.events import UserEvent, optional_fields
-
-SCHEMA_VERSION = 1
+from ecap.events import SCHEMA_VERSION, UserEvent, optional_fields
 
 
 class Record(NamedTuple):

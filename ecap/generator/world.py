@@ -10,6 +10,7 @@ engine (``stream.py``) to hand on.
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -19,9 +20,8 @@ from typing import Any
 import orjson
 
 from ecap import topics
-from ecap.currency import FX_PER_USD
+from ecap.currency import FX_PER_USD, MINOR_UNITS, max_amount
 from ecap.events import (
-    MAX_AMOUNT,
     FraudScenario,
     ProductChange,
     TransactionType,
@@ -141,6 +141,9 @@ class World:
         self.locations = [c.location_json() for c in CITIES]
         self.currency = [c.currency for c in CITIES]
         self.fx = [FX_PER_USD[c.currency] for c in CITIES]
+        self.digits = [MINOR_UNITS[c.currency] for c in CITIES]
+        self.most = [_largest_amount(c.currency) for c in CITIES]
+        """The largest plausible amount in each city's currency (the contract's limit)."""
         self.utc_offset = [c.utc_offset for c in CITIES]
         self.customer_ids = [population.customer_id(i) for i in range(n)]
         self.mean_spend = population.mean_spend_usd.tolist()
@@ -184,8 +187,11 @@ class World:
         return ((at_ms / HOUR_MS) + offset) % 24
 
     def local_amount(self, usd: float, city: int) -> float:
-        """A dollar amount in the city's currency, rounded to the cent."""
-        return min(round(usd * self.fx[city], 2), MAX_AMOUNT - 0.01)
+        """A dollar amount in the city's currency, rounded to its minor units (an ``int``
+        for a currency without decimals, such as JPY), at most the plausibility limit."""
+        digits = self.digits[city]
+        local = usd * self.fx[city]
+        return min(round(local, digits) if digits else round(local), self.most[city])
 
     def schedule(self, at_ms: int, actor: Actor) -> None:
         self.scheduled.append((at_ms, actor))
@@ -374,3 +380,13 @@ class World:
     def stranger_device(self) -> tuple[str, str]:
         """A device nobody in the population owns, and its channel."""
         return self.new_id("d-")[:14], self.rng.choice(CHANNELS).value
+
+
+def _largest_amount(currency: str) -> float:
+    """The largest amount in ``currency``'s minor units within the contract's limit."""
+    digits = MINOR_UNITS[currency]
+    most = max_amount(currency)
+    if most is None:
+        raise ValueError(f"the generator prices in {currency}, which has no rate")
+    units = math.floor(most * 10**digits)
+    return units / 10**digits if digits else units

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
@@ -22,7 +24,14 @@ class TopicInfo:
 
 
 def admin_client(bootstrap: str, timeout: float = 10.0) -> AdminClient:
-    client = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(timeout * 1000)})
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "socket.timeout.ms": int(timeout * 1000),
+        # librdkafka's own log (a line per failed connection, twenty a second) goes to
+        # Python logging, not to stderr, where it buried BrokerUnreachable's advice.
+        "logger": logging.getLogger(__name__),
+    }
+    client = AdminClient(config)
     try:
         client.list_topics(timeout=timeout)
     except KafkaException as exc:

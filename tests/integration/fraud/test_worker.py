@@ -22,8 +22,9 @@ from confluent_kafka import Producer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from ecap import auth
+from ecap.currency import max_amount
 from ecap.events import (
-    MAX_AMOUNT,
     MAX_RECORD_BYTES,
     EventError,
     FraudFeedback,
@@ -113,7 +114,8 @@ def test_a_rule_pushed_while_the_worker_runs_fires_on_the_next_matching_event(
     deployment.wait_until_processed()
     assert not _alerted(deployment, before.value), "the amount alone must not alert"
 
-    live = live_rules.latest(deployment.bootstrap).effective()
+    key = rule_records.SigningKey(auth.rules_signing_key(deployment.settings))
+    live = live_rules.latest(deployment.bootstrap, key).effective()
     rule = {
         "id": RULE_ID,
         "description": "Exactly the amount the test sends",
@@ -134,7 +136,8 @@ def test_a_rule_pushed_while_the_worker_runs_fires_on_the_next_matching_event(
             }
         )
     )
-    live_rules.push(deployment.bootstrap, pushed)
+    assert key.secret is not None
+    live_rules.push(deployment.bootstrap, pushed, key.secret)
     time.sleep(1.0)  # the acceptance: a change takes effect within a second
 
     after = transaction("rule-user-after", RULE_AMOUNT, merchant_id="m-rule-test")
@@ -146,9 +149,14 @@ def test_a_rule_pushed_while_the_worker_runs_fires_on_the_next_matching_event(
 def test_an_invalid_rule_set_is_refused_and_the_running_one_stays(
     deployment: FraudDeployment,
 ) -> None:
+    invalid = b'{"version": 99, "rules": "x"}'
+    signature = rule_records.sign(auth.rules_signing_key(deployment.settings), invalid)
     producer = Producer({"bootstrap.servers": deployment.bootstrap})
     producer.produce(
-        FRAUD_RULES, key=rule_records.RULES_KEY, value=b'{"version": 99, "rules": "x"}'
+        FRAUD_RULES,
+        key=rule_records.RULES_KEY,
+        value=invalid,
+        headers=[(rule_records.SIGNATURE_HEADER, signature)],
     )
     assert producer.flush(10) == 0
     worker = deployment.workers[0]
@@ -264,8 +272,10 @@ _wrong_types = st.tuples(
 _missing_fields = st.sets(st.sampled_from(_REQUIRED), min_size=1, max_size=4).map(
     lambda names: orjson.dumps({k: v for k, v in _VALID.items() if k not in names})
 )
+_ABOVE_LIMIT = float(max_amount(str(_VALID["currency"])) or 0) + 0.01
+"""Just above the plausibility limit (1,000,000 EUR) in the template's currency."""
 _absurd_amounts = st.one_of(
-    st.floats(min_value=MAX_AMOUNT + 0.01, max_value=1e300).map(lambda a: _with(amount=a)),
+    st.floats(min_value=_ABOVE_LIMIT, max_value=1e300).map(lambda a: _with(amount=a)),
     st.floats(min_value=-1e300, max_value=-0.01).map(lambda a: _with(amount=a)),
     st.sampled_from([b"1e999", b"-1e999", b'"NaN"', b"0.001", b'"lots"']).map(
         lambda text: _with(amount=0).replace(b'"amount":0', b'"amount":' + text)

@@ -105,7 +105,7 @@ class Deployment:
 
     def health(self, worker: workers_launcher.WorkerProcess) -> dict[str, Any] | None:
         try:
-            status, body = self.get(worker, "/health/", token=False)
+            status, body = self.get(worker, "/health/")
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
         return body if status == 200 else None

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from ecap import topics
 from ecap.embedded import broker
 from ecap.embedded.process import free_port
+from ecap.event_time import to_ms
 from ecap.events import (
     Customer,
     Event,
@@ -77,11 +78,14 @@ class Shop:
             {"bootstrap.servers": bootstrap, "linger.ms": 20, "log.connection.close": False}
         )
 
-    def send(self, topic: str, key: str, value: bytes) -> None:
-        self.producer.produce(topic, value=value, key=key.encode())
+    def send(self, topic: str, key: str, value: bytes, timestamp_ms: int = 0) -> None:
+        """Produce one record; ``timestamp_ms`` 0 lets the producer stamp it now."""
+        self.producer.produce(topic, value=value, key=key.encode(), timestamp=timestamp_ms)
 
     def event(self, topic: str, key: str, event: Event) -> None:
-        self.send(topic, key, encode(event))
+        """Produce an event stamped with its event time, as a backfill must be (the ingest
+        refuses an event time a week before its record's timestamp, ``ecap.event_time``)."""
+        self.send(topic, key, encode(event), to_ms(event.model_dump()["event_time"]))
 
     def flush(self) -> None:
         assert self.producer.flush(10) == 0

@@ -29,7 +29,8 @@ def test_a_missing_column_is_named_with_the_columns_found(
     path = _csv(tmp_path, "customer_id,order_time,total\nc1,2024-01-01,5\n")
     with pytest.raises(
         OrdersFileError,
-        match=r"lacks the column\(s\) amount; it has customer_id, order_time, total",
+        match=r"lacks the column\(s\) amount; of ECAP's columns it has customer_id, "
+        r"order_time and 1 other column\(s\), not shown",
     ):
         read_orders_file(spark, path)
 

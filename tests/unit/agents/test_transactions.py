@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ from tables import user_state as tables
 from tables.user_state import DetectorRecord, partition_for
 
 EVENTS_APP = faust.App("unit-events", broker="memory://")
+SIGNING_KEY = rule_records.SigningKey(b"k" * 32)
 
 
 class FakeTable(dict[bytes, bytes]):
@@ -71,7 +73,7 @@ class FakeTopic:
 def worker() -> TransactionsWorker:
     app = faust.App("unit-transactions", broker="memory://", store="memory://")
     fraud_tables = tables.FraudTables(FakeTable(), FakeTable(), FakeTable())  # type: ignore[arg-type]
-    made = TransactionsWorker(app, fraud_tables, "transactions-0@test", "127.0.0.1:1")
+    made = TransactionsWorker(app, fraud_tables, "transactions-0@test", "127.0.0.1:1", SIGNING_KEY)
     made.alerts_topic = FakeTopic()  # type: ignore[assignment]
     made.dead_topic = FakeTopic()  # type: ignore[assignment]
     return made
@@ -103,7 +105,12 @@ def _tx(user: str, n: int, *, amount: float = 40.0, city: str = "Berlin") -> byt
 
 
 def _event(app: faust.App, value: bytes, *, partition: int, offset: int) -> Event:
-    message = Message(TRANSACTIONS, partition, offset, 0.0, 0, None, b"k", value, None)
+    """A record as the broker hands it: stamped with its event time (a replay's stamp)."""
+    try:
+        stamp = datetime.fromisoformat(orjson.loads(value)["event_time"]).timestamp()
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        stamp = time.time()
+    message = Message(TRANSACTIONS, partition, offset, stamp, 0, None, b"k", value, None)
     return Event(app, b"k", value, None, message)
 
 
@@ -162,13 +169,21 @@ def test_a_redelivered_batch_changes_nothing_and_raises_no_second_alert(
     assert worker.tables.user_state[b"dave"] == state_before
 
 
-def _record(topic: str, offset: int, value: bytes, key: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value), ())
+def _record(
+    topic: str, offset: int, value: bytes, key: bytes, headers: tuple[tuple[str, bytes], ...] = ()
+) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(topic, 0, offset, 0, 0, key, value, None, len(key), len(value), headers)
+
+
+def _signed(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    assert SIGNING_KEY.secret is not None
+    header = (rule_records.SIGNATURE_HEADER, rule_records.sign(SIGNING_KEY.secret, value))
+    return _record(FRAUD_RULES, offset, value, rule_records.RULES_KEY, (header,))
 
 
 def test_a_valid_rule_set_replaces_the_running_one(worker: TransactionsWorker) -> None:
     newer = worker.ruleset.model_copy(update={"version": worker.ruleset.version + 1})
-    worker.on_control(_record(FRAUD_RULES, 0, newer.to_json(), rule_records.RULES_KEY), True)
+    worker.on_control(_signed(0, newer.to_json()), True)
     assert worker.ruleset.version == newer.version
 
 
@@ -177,11 +192,27 @@ def test_an_invalid_rule_set_is_logged_and_the_running_one_stays(
 ) -> None:
     running = worker.ruleset.version
     with caplog.at_level(logging.ERROR):
-        worker.on_control(_record(FRAUD_RULES, 7, b'{"version": 5}', rule_records.RULES_KEY), True)
+        worker.on_control(_signed(7, b'{"version": 5}'), True)
     assert worker.ruleset.version == running
-    assert "fraud-rules[0]@7: rejected rule set: invalid rule set: rules: Field required" in (
+    assert "fraud-rules[0]@7: rejected rule set (invalid): invalid rule set: rules: Field " in (
         caplog.text
     )
+
+
+def test_without_a_signing_key_the_worker_says_so_and_keeps_the_shipped_rules(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = faust.App("unit-no-key", broker="memory://", store="memory://")
+    fraud_tables = tables.FraudTables(FakeTable(), FakeTable(), FakeTable())  # type: ignore[arg-type]
+    no_key = rule_records.SigningKey(None, "the key file is empty")
+    with caplog.at_level(logging.ERROR):
+        made = TransactionsWorker(app, fraud_tables, "transactions-0@test", "127.0.0.1:1", no_key)
+        shipped = made.ruleset.version
+        newer = made.ruleset.model_copy(update={"version": shipped + 1})
+        made.on_control(_signed(0, newer.to_json()), True)
+    assert made.ruleset.version == shipped
+    assert made.control.rejected == {rule_records.Reason.NO_KEY: 1}
+    assert "no usable rule-signing key: the key file is empty" in caplog.text
 
 
 def _verdict(offset: int, user: str, *, fraud: bool) -> ConsumerRecord[bytes, bytes]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ecap.currency import MINOR_UNITS
 from ecap.events import Transaction, UserEvent
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -35,11 +36,13 @@ def tx() -> MakeTx:
         kind: str = "purchase",
         method: str = "credit_card",
         location: dict[str, Any] | None = None,
+        transaction_id: str | None = None,
     ) -> Transaction:
         lines = items or [("books", 1, 10.0)]
-        total = amount if amount is not None else round(sum(q * p for _, q, p in lines), 2)
+        decimals = MINOR_UNITS[currency]
+        total = amount if amount is not None else round(sum(q * p for _, q, p in lines), decimals)
         payload: dict[str, Any] = {
-            "transaction_id": f"tx-{next(_ids)}",
+            "transaction_id": transaction_id or f"tx-{next(_ids)}",
             "event_time": T0 + timedelta(seconds=seconds),
             "user_id": user,
             "merchant_id": "m-1",
