@@ -1,11 +1,14 @@
 """The secrets of one ``ECAP_HOME``: the bearer token of the worker web views
-(docs/api-live.md) and the key rule sets are signed with (docs/fraud-ops.md).
+(docs/api-live.md), the key rule sets are signed with (docs/fraud-ops.md) and the key the
+REST API signs its access tokens with (docs/api.md).
 
-Each is its setting when set (``ECAP_API_TOKEN``, ``ECAP_RULES_SIGNING_KEY``); otherwise
-the content of a file under ``ECAP_HOME`` (``api-token``, ``rules-signing-key``), created
-on first need (32 random bytes, URL-safe, mode 0600), so every process of one
-``ECAP_HOME`` (workers, ``ecap`` commands, tests, benchmarks) shares it. No secret has a
-default in code.
+Each is its setting when set (``ECAP_API_TOKEN``, ``ECAP_RULES_SIGNING_KEY``,
+``ECAP_API_JWT_SECRET``); otherwise the content of a file under ``ECAP_HOME``
+(``api-token``, ``rules-signing-key``, ``api-jwt-key``), created on first need (32
+random bytes, URL-safe, mode 0600), so every process of one ``ECAP_HOME`` (workers,
+``ecap`` commands, tests, benchmarks) shares it. No secret has a default in code. The API's
+key has a file only on the embedded default: with an external PostgreSQL its replicas must
+agree, so the key must come from the settings.
 
 Every path asks for the token except ``/health``, which answers without it with the
 status alone, and with it with the details (:func:`authorized`).
@@ -22,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from ecap.settings import Settings, get_settings
 
@@ -29,8 +33,10 @@ FILE_NAME = "api-token"
 """The token file under ``ECAP_HOME`` (when ``ECAP_API_TOKEN`` is unset)."""
 RULES_KEY_FILE_NAME = "rules-signing-key"
 """The rule-signing key file under ``ECAP_HOME`` (when ``ECAP_RULES_SIGNING_KEY`` is unset)."""
+JWT_KEY_FILE_NAME = "api-jwt-key"
+"""The API's signing key file under ``ECAP_HOME`` (embedded default only)."""
 MIN_RULES_KEY_CHARS = 32
-"""The shortest rule-signing key accepted (the generated one has 43 characters)."""
+"""The shortest signing key accepted (the generated one has 43 characters)."""
 OPEN_PATHS = frozenset({"/health", "/health/"})
 """The only paths answered without a token (liveness probes have none)."""
 AUTHORIZED = web.RequestKey("ecap.authorized", bool)
@@ -83,11 +89,53 @@ def rules_signing_key(settings: Settings | None = None) -> bytes:
     """``ECAP_RULES_SIGNING_KEY``, or the key file's content (the file is created if
     missing); :class:`TokenError` says what to do when neither gives a usable key."""
     settings = settings or get_settings()
-    configured = settings.rules_signing_key
+    return _signing_key(
+        settings.rules_signing_key,
+        "ECAP_RULES_SIGNING_KEY",
+        rules_key_path(settings),
+        what="the rule-signing key",
+        where="the same on every worker and wherever 'ecap rules push' runs",
+    )
+
+
+def jwt_secret_path(settings: Settings | None = None) -> Path:
+    """Where the API's signing key lives on the embedded default."""
+    settings = settings or get_settings()
+    return (settings.home / JWT_KEY_FILE_NAME).resolve()
+
+
+def api_jwt_secret(settings: Settings | None = None) -> bytes:
+    """``ECAP_API_JWT_SECRET``; on the embedded default, else the key file's content (the
+    file is created if missing). With an external PostgreSQL (a deployment, several
+    replicas) an unset key is a :class:`TokenError` that says how to set it."""
+    settings = settings or get_settings()
+    configured = settings.api_jwt_secret
+    if not (configured and configured.get_secret_value().strip()) and not (
+        settings.embedded_database
+    ):
+        raise TokenError(
+            "ECAP_API_JWT_SECRET is not set, and this API uses an external PostgreSQL "
+            "(ECAP_POSTGRES_DSN): every replica must sign tokens with the same key, so none "
+            "is generated; set ECAP_API_JWT_SECRET from your secret store (a Kubernetes "
+            "Secret) to a random value such as the output of 'openssl rand -base64 32'"
+        )
+    return _signing_key(
+        configured,
+        "ECAP_API_JWT_SECRET",
+        jwt_secret_path(settings),
+        what="the API signing key",
+        where="the same on every API replica",
+    )
+
+
+def _signing_key(
+    configured: SecretStr | None, setting: str, path: Path, *, what: str, where: str
+) -> bytes:
+    """The configured key, or the content of ``path`` (created if missing), checked to be
+    long enough."""
     value = configured.get_secret_value().strip() if configured else ""
-    source = "ECAP_RULES_SIGNING_KEY"
+    source = setting
     if not value:
-        path = rules_key_path(settings)
         source = str(path)
         try:
             if not path.exists():
@@ -95,15 +143,14 @@ def rules_signing_key(settings: Settings | None = None) -> bytes:
             value = path.read_text().strip()
         except OSError as exc:
             raise TokenError(
-                f"cannot read or create the rule-signing key {path} ({exc.strerror}); make "
-                "ECAP_HOME writable or set ECAP_RULES_SIGNING_KEY"
+                f"cannot read or create {what} {path} ({exc.strerror}); make ECAP_HOME "
+                f"writable or set {setting}"
             ) from exc
     if len(value) < MIN_RULES_KEY_CHARS:
         raise TokenError(
-            f"the rule-signing key in {source} has {len(value)} characters, fewer than "
-            f"{MIN_RULES_KEY_CHARS}; set ECAP_RULES_SIGNING_KEY to a random value such as "
-            "the output of 'openssl rand -base64 32' (the same on every worker and wherever "
-            "'ecap rules push' runs), or delete the file to have a new key made"
+            f"{what} in {source} has {len(value)} characters, fewer than "
+            f"{MIN_RULES_KEY_CHARS}; set {setting} to a random value such as the output of "
+            f"'openssl rand -base64 32' ({where}), or delete the file to have a new key made"
         )
     return value.encode()
 

@@ -15,6 +15,7 @@ from rich.table import Column, Table
 from ecap import auth, db, services, workers
 from ecap.db.cases import SchemaMissing
 from ecap.db.cli import app as db_app
+from ecap.db.users_cli import keys_app, users_app
 from ecap.embedded import stack
 from ecap.embedded.process import StartError
 from ecap.events import SCHEMA_VERSION, json_schemas
@@ -38,6 +39,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(rules_app, name="rules")
 app.add_typer(cases_app, name="cases")
 app.add_typer(evaluate_app, name="evaluate")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 app.add_typer(spark_app, name="spark", help="Batch jobs: topics into Delta Lake, RFM, CLV, churn.")
 app.command("schedule")(spark_schedule)
 
@@ -131,6 +134,40 @@ def worker(
     faust_app.run(stream_app, level)
 
 
+@app.command()
+def api(
+    host: str | None = typer.Option(None, help="Interface (default: ECAP_API_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default: ECAP_API_PORT)."),
+    workers_count: int | None = typer.Option(
+        None, "--workers", min=1, help="Processes (default: ECAP_API_WORKERS)."
+    ),
+) -> None:
+    """Serve the REST API (docs/api.md) in the foreground with uvicorn."""
+    import uvicorn
+
+    from web.api.app import create_app
+
+    settings = get_settings()
+    try:
+        create_app(settings)  # the signing key and the route matrix, checked before serving
+        services.postgres(settings)
+    except STARTUP_ERRORS as exc:
+        raise _fail(str(exc), exc) from exc
+    host = host or settings.api_host
+    port = port or settings.api_port
+    url = f"http://{host}:{port}{workers.API_PREFIX}"
+    docs = f", docs at {url}/docs" if settings.api_docs_enabled else ""
+    console.print(f"REST API at {url}{docs}; log in with POST {url}/auth/token", highlight=False)
+    uvicorn.run(
+        "web.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers_count or settings.api_workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
 def _admin() -> tuple[str, admin.AdminClient]:
     try:
         bootstrap = services.kafka().address
@@ -207,7 +244,14 @@ app.add_typer(workers_app, name="workers")
 
 def _print_how_to_authenticate(urls: list[str]) -> None:
     """One example request with the API token, which is never printed itself."""
-    guarded = [url for url in urls if not url.endswith("/health")]
+    apis = [url for url in urls if workers.API_PREFIX in url]
+    if apis:
+        token_url = apis[0].rsplit("/", 1)[0] + "/auth/token"
+        console.print("  the REST API takes a user's token (docs/api.md), e.g.:")
+        console.print(
+            f"      curl -d username=USER -d password=PASSWORD {token_url}", highlight=False
+        )
+    guarded = [url for url in urls if not url.endswith("/health") and url not in apis]
     data = [url for url in guarded if not url.endswith("/metrics")] or guarded
     if data:
         console.print("  every view but /health needs the API token, e.g.:")
@@ -216,7 +260,9 @@ def _print_how_to_authenticate(urls: list[str]) -> None:
 
 @workers_app.command("start")
 def workers_start(
-    names: list[str] = typer.Argument(None, help="Workers to start (default: all)."),
+    names: list[str] = typer.Argument(
+        None, help=f"Workers to start (default: every stream worker; '{workers.API}' too)."
+    ),
     instances: int = typer.Option(1, min=1, help="Processes of each worker."),
 ) -> None:
     """Start workers in the background (logs under ECAP_HOME/logs); prints their views."""

@@ -109,6 +109,18 @@ WATERMARK_DELAY = Gauge(
     ["family"],
 )
 
+API_REQUESTS = Counter(
+    "ecap_api_requests_total",
+    "REST API requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+API_LATENCY = Histogram(
+    "ecap_api_request_seconds",
+    "REST API time from request to response, by route template.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+
 
 class RateMeter:
     """Events per second over a sliding span, fed with counts, read by a gauge."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,9 +82,52 @@ class Settings(BaseSettings):
         "events are dead-lettered (a backfill stamps records with their event times).",
     )
 
+    api_host: str = Field(
+        "127.0.0.1", description="Interface the REST API listens on ('ecap api')."
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the REST API.")
+    api_workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes of the API.")
+    api_docs_enabled: bool = Field(
+        True, description="Serve the OpenAPI document and its docs page (switch off in production)."
+    )
+    api_jwt_secret: SecretStr | None = Field(
+        None,
+        description="HMAC key the API signs its access tokens with (at least 32 characters); "
+        "required with an external PostgreSQL, else defaults to '<home>/api-jwt-key'.",
+    )
+    api_access_token_ttl: timedelta = Field(
+        timedelta(minutes=15),
+        gt=timedelta(0),
+        le=timedelta(hours=12),
+        description="Lifetime of an API access token (JWT).",
+    )
+    api_refresh_token_ttl: timedelta = Field(
+        timedelta(days=7), gt=timedelta(0), description="Lifetime of an API refresh token."
+    )
+    reporting_timezone: str = Field(
+        "UTC", description="IANA time zone that defines 'today' and every day bucket."
+    )
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'UTC' or 'Europe/Berlin'"
+            ) from exc
+        return value
+
     @property
     def lake_root(self) -> str:
         return self.lake_uri or str(self.home / "lake")
+
+    @property
+    def embedded_database(self) -> bool:
+        """True on the embedded default (no ``ECAP_POSTGRES_DSN``): the API may then keep
+        its signing secret in a file under ``home``; a deployment must configure it."""
+        return not self.postgres_dsn
 
 
 @lru_cache(maxsize=1)

@@ -14,6 +14,11 @@ from ecap.settings import Settings, get_settings
 WORKERS: dict[str, int] = {"transactions": 0, "user-events": 10, "alerts": 20}
 """Worker name -> web port offset from ``ECAP_WEB_BASE_PORT`` (plus the instance number)."""
 
+API = "api"
+"""The REST API process (``ecap api``), started in the background like a worker."""
+API_PREFIX = "/api/v1"
+"""Where the REST API's routes live (``web.api``)."""
+
 
 @dataclass(frozen=True)
 class WorkerSpec:

@@ -1,6 +1,7 @@
 """Start, stop and list background worker processes under ``ECAP_HOME`` (``make demo``).
 
-Each worker instance runs ``ecap worker NAME --instance N`` in its own session, logs to
+Each worker instance runs ``ecap worker NAME --instance N`` (the REST API: ``ecap api``)
+in its own session, logs to
 ``<home>/logs/worker-NAME-N.log`` and is recorded in ``<home>/workers/NAME-N.json`` (pid,
 start time, web URL), so ``stop`` ends exactly the processes ``start`` started. ``start``
 makes the API token file first (``ecap.auth``), so the workers share it from the start.
@@ -20,7 +21,7 @@ from pathlib import Path
 from ecap import auth
 from ecap.embedded import process
 from ecap.settings import Settings, get_settings
-from ecap.workers import WORKERS, worker_spec
+from ecap.workers import API, API_PREFIX, WORKERS, worker_spec
 
 VIEWS: dict[str, tuple[str, ...]] = {
     "transactions": ("/kpis/current", "/kpis/timeseries?metric=revenue&window=tumbling_1m"),
@@ -43,6 +44,8 @@ class WorkerProcess:
         return process.alive(self.pid, self.create_time)
 
     def views(self) -> list[str]:
+        if self.name == API:
+            return [f"{self.url}{API_PREFIX}/health", f"{self.url}{API_PREFIX}/docs"]
         return [self.url + path for path in (*VIEWS.get(self.name, ()), "/health", "/metrics")]
 
 
@@ -74,17 +77,24 @@ def start(
 ) -> WorkerProcess:
     """Start one worker instance in the background (a running one is left as it is)."""
     settings = settings or get_settings()
-    if name not in WORKERS:
-        raise ValueError(f"unknown worker {name!r}; choose one of {', '.join(WORKERS)}")
+    if name not in (*WORKERS, API):
+        raise ValueError(f"unknown worker {name!r}; choose one of {', '.join((*WORKERS, API))}")
     path = _record_path(settings, name, instance)
     known = _read(path) if path.exists() else None
     if known is not None and known.running:
         return known
-    spec = worker_spec(name, instance, web_port, settings)
     auth.api_token(settings)  # create the token file now rather than race the workers to it
     log = settings.home / "logs" / f"worker-{name}-{instance}.log"
-    argv = [sys.executable, "-m", "ecap.cli", "worker", name, "--instance", str(instance)]
-    argv += ["--web-port", str(spec.web_port)]
+    if name == API:
+        auth.api_jwt_secret(settings)  # fail here, with advice, rather than in the log
+        port = web_port if web_port is not None else settings.api_port + instance
+        url = f"http://{settings.api_host}:{port}"
+        argv = [sys.executable, "-m", "ecap.cli", "api", "--port", str(port)]
+    else:
+        spec = worker_spec(name, instance, web_port, settings)
+        url = spec.url
+        argv = [sys.executable, "-m", "ecap.cli", "worker", name, "--instance", str(instance)]
+        argv += ["--web-port", str(spec.web_port)]
     log.parent.mkdir(parents=True, exist_ok=True)
     environment = {**os.environ, "ECAP_HOME": str(settings.home.resolve()), **(env or {})}
     with log.open("ab") as output:
@@ -96,7 +106,7 @@ def start(
             start_new_session=True,
             env=environment,
         )
-    started = WorkerProcess(name, instance, proc.pid, process.create_time(proc.pid), spec.url, log)
+    started = WorkerProcess(name, instance, proc.pid, process.create_time(proc.pid), url, log)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         json.dumps(

@@ -1,9 +1,9 @@
-"""Fraud cases and verdicts in PostgreSQL: every query the alerts worker and the CLI run.
+"""Fraud cases in PostgreSQL: how the alerts worker writes them and how they are read.
 
 A case is an alert an investigator can decide on; it is written once per transaction
 (``ON CONFLICT (transaction_id) DO NOTHING``), so an alert delivered twice, or by two
-workers, stays one case. A verdict is appended to ``fraud_verdicts`` and sets the case's
-status; ``published_at`` records that it reached ``fraud-feedback``.
+workers, stays one case. Its lifecycle (assignment, status, notes, verdicts) is
+``ecap.db.case_work``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 import asyncpg
 import orjson
 
-from ecap.events import FraudAlert, FraudFeedback, Verdict
+from ecap.events import FraudAlert
 
 CASE_COLUMNS = (
     "case_id, alert_id, transaction_id, user_id, merchant_id, amount, currency, score, "
     "priority, reasons, ruleset_version, model_version, features, event_time, "
-    "detection_time, created_at, status, decided_at"
+    "detection_time, created_at, status, decided_at, resolution, assignee, assigned_at, "
+    "investigating_at"
 )
 
 _INSERT = """
@@ -106,6 +107,10 @@ class Case:
     created_at: datetime
     status: str
     decided_at: datetime | None
+    resolution: str | None
+    assignee: str | None
+    assigned_at: datetime | None
+    investigating_at: datetime | None
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Case:
@@ -127,13 +132,14 @@ async def list_cases(
     priority: str | None = None,
     limit: int = 20,
 ) -> list[Case]:
-    """Cases by priority then newest first, optionally of one status and priority."""
+    """Cases by priority then newest first, optionally of one status (``open``: any but
+    closed) and priority."""
     rows = await conn.fetch(
         f"""
         SELECT {CASE_COLUMNS} FROM fraud_cases
-        WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR priority = $2)
-        ORDER BY array_position(ARRAY['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'], priority),
-                 detection_time DESC
+        WHERE ($1::text IS NULL OR status = $1 OR ($1 = 'open' AND status <> 'closed'))
+          AND ($2::text IS NULL OR priority = $2)
+        ORDER BY priority_rank, detection_time DESC
         LIMIT $3
         """,
         status,
@@ -159,66 +165,3 @@ async def count_by_transaction(conn: asyncpg.Connection) -> dict[str, int]:
 async def all_alerts(conn: asyncpg.Connection) -> list[Case]:
     rows = await conn.fetch(f"SELECT {CASE_COLUMNS} FROM fraud_cases ORDER BY case_id")
     return [Case.from_row(row) for row in rows]
-
-
-@dataclass(frozen=True)
-class RecordedVerdict:
-    verdict_id: int
-    previous_status: str
-    feedback: FraudFeedback
-
-
-async def record_verdict(
-    conn: asyncpg.Connection,
-    case_id: int,
-    verdict: Verdict,
-    *,
-    note: str | None,
-    decided_by: str,
-) -> RecordedVerdict:
-    """Store a verdict and set the case's status; return the feedback to publish."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"SELECT {CASE_COLUMNS} FROM fraud_cases WHERE case_id = $1 FOR UPDATE", case_id
-        )
-        if row is None:
-            raise CaseNotFound(f"no case {case_id}; 'ecap cases list' shows the open cases")
-        case = Case.from_row(row)
-        verdict_row = await conn.fetchrow(
-            """
-            INSERT INTO fraud_verdicts (case_id, verdict, note, decided_by)
-            VALUES ($1, $2, $3, $4)
-            RETURNING verdict_id, decided_at
-            """,
-            case_id,
-            verdict.value,
-            note,
-            decided_by,
-        )
-        assert verdict_row is not None
-        await conn.execute(
-            "UPDATE fraud_cases SET status = $2, decided_at = $3 WHERE case_id = $1",
-            case_id,
-            verdict.value,
-            verdict_row["decided_at"],
-        )
-    feedback = FraudFeedback(
-        case_id=case.case_id,
-        alert_id=case.alert_id,
-        transaction_id=case.transaction_id,
-        user_id=case.user_id,
-        merchant_id=case.merchant_id,
-        verdict=verdict,
-        reasons=[str(reason["code"]) for reason in case.reasons],
-        features=case.features,
-        note=note,
-        decided_by=decided_by,
-        decided_at=verdict_row["decided_at"],
-    )
-    return RecordedVerdict(verdict_row["verdict_id"], case.status, feedback)
-
-
-async def mark_published(conn: asyncpg.Connection, verdict_id: int) -> None:
-    await conn.execute(
-        "UPDATE fraud_verdicts SET published_at = now() WHERE verdict_id = $1", verdict_id
-    )

@@ -76,6 +76,17 @@ async def applied(conn: asyncpg.Connection) -> dict[int, str]:
     return {row["version"]: row["checksum"] for row in rows}
 
 
+async def pending(conn: asyncpg.Connection, folder: Path = MIGRATIONS) -> list[Migration]:
+    """The migrations of ``folder`` this database has not applied yet."""
+    done = await applied(conn)
+    return [m for m in discover(folder) if m.version not in done]
+
+
+def pending_advice(missing: list[Migration]) -> str:
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in missing)
+    return f"the database lacks the migrations {names}; run 'ecap db migrate' against it"
+
+
 async def migrate(dsn: str, folder: Path = MIGRATIONS) -> list[Migration]:
     """Apply the pending migrations of ``folder``; return those applied now."""
     migrations = discover(folder)

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import NoReturn
 
 import typer
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
 from ecap import auth, db, services
 from ecap.db import cases
-from ecap.events import FraudFeedback, Verdict, encode
+from ecap.events import Verdict
+from ecap.fraud import lifecycle
 from ecap.fraud.rule_records import RuleSetError, SigningKey
 from ecap.fraud.rules import RuleSet
-from ecap.fraudops import detection_report, live_rules
+from ecap.fraudops import detection_report, live_rules, verdicts
 from ecap.topics import FRAUD_FEEDBACK
 
 rules_app = typer.Typer(help="The live fraud rule set (topic fraud-rules).", no_args_is_help=True)
@@ -218,7 +219,8 @@ async def _list_cases(dsn: str, status: str | None, priority: str | None, limit:
     finally:
         await conn.close()
     table = Table(header_style="bold")
-    for name in ("case", "priority", "score", "user", "merchant", "amount", "reasons", "status"):
+    columns = ("case", "priority", "score", "user", "merchant", "amount", "reasons", "status")
+    for name in (*columns, "assignee"):
         table.add_column(name, justify="right" if name in ("case", "score", "amount") else "left")
     for case in rows:
         table.add_row(
@@ -229,7 +231,8 @@ async def _list_cases(dsn: str, status: str | None, priority: str | None, limit:
             case.merchant_id,
             f"{case.amount} {case.currency}",
             ", ".join(str(reason["code"]) for reason in case.reasons[:3]),
-            case.status,
+            f"closed: {case.resolution}" if case.resolution else case.status,
+            case.assignee or "",
         )
     console.print(table)
     summary = ", ".join(f"{n:,} {s}" for s, n in sorted(totals.items())) or "no cases yet"
@@ -238,33 +241,21 @@ async def _list_cases(dsn: str, status: str | None, priority: str | None, limit:
 
 @cases_app.command("list")
 def cases_list(
-    status: str = typer.Option("open", help="open, confirmed, false_positive or all."),
+    status: str = typer.Option(
+        "open", help="open (any but closed), new, assigned, investigating, closed or all."
+    ),
     priority: str | None = typer.Option(None, help="CRITICAL, HIGH, MEDIUM or LOW."),
     limit: int = typer.Option(20, min=1, max=10_000),
 ) -> None:
     """Show cases, highest priority first."""
-    if status not in ("open", "confirmed", "false_positive", "all"):
-        fail(f"unknown status {status!r}; use open, confirmed, false_positive or all")
+    statuses = ("open", *(s.value for s in lifecycle.Status), "all")
+    if status not in statuses:
+        fail(f"unknown status {status!r}; use {', '.join(statuses)}")
     wanted = None if status == "all" else status
     try:
         asyncio.run(_list_cases(_dsn(), wanted, priority, limit))
     except (db.DatabaseUnavailable, cases.SchemaMissing) as exc:
         fail(str(exc))
-
-
-def publish_feedback(bootstrap: str, feedback: FraudFeedback, timeout: float = 15.0) -> None:
-    """Send a verdict to ``fraud-feedback`` and wait for the broker's acknowledgement."""
-    errors: list[str] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 0})
-    producer.produce(
-        FRAUD_FEEDBACK,
-        key=feedback.transaction_id.encode(),
-        value=encode(feedback),
-        on_delivery=lambda error, _: errors.append(str(error)) if error else None,
-    )
-    if producer.flush(timeout) or errors:
-        reason = errors[0] if errors else f"no acknowledgement within {timeout} s"
-        raise KafkaException(reason)
 
 
 async def _verdict(
@@ -273,23 +264,17 @@ async def _verdict(
     conn = await db.connect(dsn)
     try:
         await cases.check_schema(conn)
-        recorded = await cases.record_verdict(
-            conn, case_id, verdict, note=note, decided_by=getpass.getuser()
+        recorded = await verdicts.decide(
+            conn, bootstrap, case_id, verdict, note=note, decided_by=getpass.getuser()
         )
-        try:
-            publish_feedback(bootstrap, recorded.feedback)
-        except KafkaException as exc:
-            fail(
-                f"verdict stored on case {case_id}, but {FRAUD_FEEDBACK} did not take it "
-                f"({exc}); run the same command again to publish it"
-            )
-        await cases.mark_published(conn, recorded.verdict_id)
+    except verdicts.FeedbackNotPublished as exc:
+        fail(f"{exc} (run the same command again)")
     finally:
         await conn.close()
-    was = f" (was {recorded.previous_status})" if recorded.previous_status != "open" else ""
+    was = f" (was {recorded.previous_status})" if recorded.previous_status != "new" else ""
     console.print(
-        f"case {case_id}: {verdict.value}{was}; published to {FRAUD_FEEDBACK} for the "
-        "detectors to learn"
+        f"case {case_id}: closed as {recorded.case.resolution}{was}; published to "
+        f"{FRAUD_FEEDBACK} for the detectors to learn"
     )
 
 
@@ -306,7 +291,12 @@ def cases_verdict(
     verdict = Verdict.CONFIRMED if confirmed else Verdict.FALSE_POSITIVE
     try:
         asyncio.run(_verdict(_dsn(), _bootstrap(), case_id, verdict, note))
-    except (db.DatabaseUnavailable, cases.SchemaMissing, cases.CaseNotFound) as exc:
+    except (
+        db.DatabaseUnavailable,
+        cases.SchemaMissing,
+        cases.CaseNotFound,
+        lifecycle.TransitionRefused,
+    ) as exc:
         fail(str(exc))
 
 
