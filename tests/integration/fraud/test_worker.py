@@ -210,7 +210,7 @@ def test_a_verdict_is_stored_published_and_learned_by_the_worker(
     case = asyncio.run(
         fetch(
             deployment.dsn,
-            "SELECT case_id, user_id FROM fraud_cases WHERE status = 'open' ORDER BY case_id",
+            "SELECT case_id, user_id FROM fraud_cases WHERE status = 'new' ORDER BY case_id",
         )
     )[0]
     result = _ecap(deployment, "cases", "verdict", str(case["case_id"]), "--confirmed")
@@ -219,12 +219,14 @@ def test_a_verdict_is_stored_published_and_learned_by_the_worker(
     stored = asyncio.run(
         fetch(
             deployment.dsn,
-            "SELECT c.status, v.verdict, v.published_at FROM fraud_cases c "
+            "SELECT c.status, c.resolution, v.verdict, v.published_at FROM fraud_cases c "
             "JOIN fraud_verdicts v USING (case_id) WHERE case_id = $1",
             case["case_id"],
         )
     )
-    assert [(r["status"], r["verdict"]) for r in stored] == [("confirmed", "confirmed")]
+    assert [(r["status"], r["resolution"], r["verdict"]) for r in stored] == [
+        ("closed", "fraud", "confirmed")
+    ]
     assert stored[0]["published_at"] is not None
     published = [
         decode(FraudFeedback, m.value() or b"")

@@ -1,0 +1,162 @@
+"""The REST API on real services: a migrated scratch database, Redis, the session's broker.
+
+``api`` is the app of ``web.api.app.create_app`` in a ``TestClient`` (its lifespan runs:
+the asyncpg pool, Redis), with one user per role; ``cases`` empties the case tables and
+opens cases from alerts, as the alerts worker does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+
+from ecap.credentials import Role, hash_password
+from ecap.db import users
+from ecap.db.cases import insert_alerts
+from ecap.events import FraudAlert
+from ecap.kafka import admin
+from ecap.settings import Settings
+from web.api.app import create_app
+
+PASSWORD = "correct horse battery"
+USERS = {
+    "ana": Role.ANALYST,
+    "ivy": Role.INVESTIGATOR,
+    "ian": Role.INVESTIGATOR,
+    "ada": Role.ADMIN,
+}
+ROLE_USER = {Role.ANALYST: "ana", Role.INVESTIGATOR: "ivy", Role.ADMIN: "ada"}
+
+
+async def sql(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Api:
+    client: TestClient
+    dsn: str
+    settings: Settings
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def login(self, username: str, password: str = PASSWORD) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def as_user(self, username: str) -> dict[str, str]:
+        """Headers with a (cached) access token of ``username``."""
+        if username not in self._tokens:
+            self._tokens[username] = self.login(username)["access_token"]
+        return {"Authorization": f"Bearer {self._tokens[username]}"}
+
+    def as_role(self, role: Role) -> dict[str, str]:
+        return self.as_user(ROLE_USER[role])
+
+    def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        return asyncio.run(sql(self.dsn, query, *args))
+
+
+@pytest.fixture(scope="module")
+def api(
+    database: str, redis_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
+
+    async def add_users() -> None:
+        conn = await asyncpg.connect(database)
+        try:
+            for name, role in USERS.items():
+                await users.add_user(conn, name, role, hash_password(PASSWORD), actor="test")
+        finally:
+            await conn.close()
+
+    asyncio.run(add_users())
+    settings = Settings(
+        home=tmp_path_factory.mktemp("api-home"),
+        postgres_dsn=database,
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        api_jwt_secret="a-test-signing-key-of-more-than-32-characters",  # type: ignore[arg-type]
+    )
+    with TestClient(create_app(settings)) as client:
+        yield Api(client, database, settings)
+
+
+def alert(n: int, priority: str = "HIGH") -> FraudAlert:
+    now = datetime.now(UTC)
+    return FraudAlert.model_validate(
+        {
+            "alert_id": f"a-{n}",
+            "transaction_id": f"t-{n}",
+            "user_id": f"u-{n}",
+            "merchant_id": "m-1",
+            "amount": 120.5,
+            "currency": "EUR",
+            "score": 0.9,
+            "priority": priority,
+            "reasons": [{"code": "amount_spike", "description": "big", "contribution": 0.6}],
+            "ruleset_version": 1,
+            "model_version": "m-1",
+            "event_time": now,
+            "detection_time": now,
+        }
+    )
+
+
+@dataclass
+class Cases:
+    dsn: str
+
+    def open(
+        self, *alerts: FraudAlert, created_ago: dict[int, timedelta] | None = None
+    ) -> list[int]:
+        """Open a case per alert, in order; return their ids. ``created_ago`` backdates
+        the cases of some alerts (by index)."""
+
+        async def work() -> list[int]:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await insert_alerts(conn, [(a, b'{"amount_z": 3.5}') for a in alerts])
+                rows = await conn.fetch(
+                    "SELECT case_id, transaction_id FROM fraud_cases "
+                    "WHERE transaction_id = ANY($1::text[])",
+                    [a.transaction_id for a in alerts],
+                )
+                ids = {row["transaction_id"]: row["case_id"] for row in rows}
+                for index, ago in (created_ago or {}).items():
+                    await conn.execute(
+                        "UPDATE fraud_cases SET created_at = now() - $2::interval "
+                        "WHERE case_id = $1",
+                        ids[alerts[index].transaction_id],
+                        ago,
+                    )
+                return [ids[a.transaction_id] for a in alerts]
+            finally:
+                await conn.close()
+
+        return asyncio.run(work())
+
+
+@pytest.fixture
+def cases(api: Api) -> Cases:
+    """No cases and no audit trail yet (emptied); open cases with ``cases.open(alert(1))``."""
+    api.sql(
+        "TRUNCATE fraud_case_notes, fraud_case_history, fraud_verdicts, fraud_cases, audit_log "
+        "RESTART IDENTITY"
+    )
+    return Cases(api.dsn)
