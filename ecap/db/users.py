@@ -50,6 +50,7 @@ class ApiKey:
 
 
 _USER = "user_id, username, role, created_at, disabled_at"
+_U_USER = ", ".join(f"u.{column}" for column in _USER.split(", "))
 _KEY = "k.key_id, u.username, k.name, k.prefix, k.created_at, k.revoked_at"
 
 
@@ -214,7 +215,7 @@ async def revoke_key(conn: asyncpg.Connection, prefix: str, *, actor: str) -> Ap
 async def user_by_key(conn: asyncpg.Connection, digest: str) -> User | None:
     """The enabled owner of the unrevoked API key with this digest."""
     row = await conn.fetchrow(
-        f"SELECT {', '.join('u.' + c for c in _USER.split(', '))} FROM api_keys k "
+        f"SELECT {_U_USER} FROM api_keys k "
         "JOIN api_users u USING (user_id) "
         "WHERE k.digest = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL",
         digest,
@@ -244,7 +245,7 @@ async def use_refresh(conn: asyncpg.Connection, digest: str) -> User | None:
             WHERE digest = $1 AND used_at IS NULL AND expires_at > now()
             RETURNING user_id
         )
-        SELECT {", ".join("u." + c for c in _USER.split(", "))}
+        SELECT {_U_USER}
         FROM spent JOIN api_users u USING (user_id) WHERE u.disabled_at IS NULL
         """,
         digest,
