@@ -14,17 +14,28 @@ records, at most :data:`TAKE_WITHIN_S` after the first), one partition at a time
 3. **decide**: ``Detector.process`` de-duplicates by transaction id, scores rules,
    z-score, model and merchant risk, and updates the state in memory; an exception here
    dead-letters the record with stage ``process``;
-4. **emit** the alerts to ``fraud-alerts`` (key: user id) and *wait for the broker to
-   acknowledge them*, and only then
-5. **write** each changed user's state once per batch (one changelog record each), and
-   every few seconds the partition's merchant views and detector.
+4. **emit** the alerts to ``fraud-alerts`` (key: user id), without waiting, and take
+   each changed user's state, and every few seconds the partition's merchant views and
+   detector, as bytes (``FraudPartition.changes``);
+5. **finish**, in a task of its own, while the next batches are scored: wait for the
+   broker to acknowledge the batch's alerts (an alert the broker refused is sent again
+   until it is taken, :data:`RESEND_FIRST_S` to :data:`RESEND_MAX_S` apart), send the
+   dead letters, write the state taken in step 4 (one changelog record per changed user),
+   hand the batch to the followers, and only then acknowledge its records. Finishes run
+   one after another, in batch order; at most :data:`MAX_FINISHING` wait at a time.
 
-Why that order gives "every fraud alerted, each once". Offsets are committed after the
-batch, and Faust flushes the producer before it commits. A worker killed before step 5
-reprocesses the batch from state that never saw it and raises the same alerts again
-(same deterministic ``alert_id``; PostgreSQL keeps one case per transaction). A worker
-killed after step 5 finds the transactions in each user's ``seen`` ids and skips them,
-and their alerts were already acknowledged in step 4. So ``fraud-alerts`` is
+Why scoring does not wait for the previous batch's writes: an alert waited for the
+broker's answer to its own produce request and to every state write queued before it
+(:mod:`tables.store` sends the changelog records through the same producer), and the
+next batch waited for both. Pipelined, an alert waits for its own produce request only.
+
+Why that order gives "every fraud alerted, each once". Offsets are committed for
+acknowledged records only, and Faust flushes the producer before it commits. A worker
+killed before a batch's step 5 wrote its state reprocesses the batch from state that never
+saw it (the state of later batches is written after, never before) and raises the same
+alerts again (same deterministic ``alert_id``; PostgreSQL keeps one case per transaction).
+A worker killed after finds the transactions in each user's ``seen`` ids and skips them,
+and their alerts were acknowledged before the state was written. So ``fraud-alerts`` is
 at-least-once with stable ids, and cases are exactly-once.
 
 Rules and verdicts reach every worker through ``agents.fraud_control``. Verdicts from
@@ -36,12 +47,12 @@ Latency (event time to alert acknowledged) is the ``ecap_fraud_alert_latency_sec
 histogram (``ecap.metrics``) on ``/metrics/`` of the worker's web port.
 
 **Followers.** Other work on the same records joins this agent instead of subscribing
-its own: :meth:`TransactionsWorker.follow` adds a coroutine that gets each batch after
-step 5, with every record decoded (``None`` for one that is not a transaction), before
-the batch is acknowledged. The sales KPIs do so (``agents.sales_kpis``, joined by
-``ecap.faust_app``): Faust hands a record to each agent of a process separately, and a
-second agent on ``transactions`` cost a fifth of the worker's throughput, half of it in
-decoding every record again.
+its own: :meth:`TransactionsWorker.follow` adds a coroutine that gets each batch in
+step 5, after its state is written, with every record decoded (``None`` for one that is
+not a transaction), before the batch is acknowledged. The sales KPIs do so
+(``agents.sales_kpis``, joined by ``ecap.faust_app``): Faust hands a record to each
+agent of a process separately, and a second agent on ``transactions`` cost a fifth of
+the worker's throughput, half of it in decoding every record again.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,7 +93,7 @@ from ecap.patches.faust_batch_context import partition_of
 from ecap.settings import get_settings
 from ecap.topics import FRAUD_ALERTS, FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS, dlq
 from tables import user_state as tables
-from tables.fraud_partition import FraudPartition
+from tables.fraud_partition import FraudPartition, Writes
 from tables.user_state import FraudTables
 
 logger = logging.getLogger(__name__)
@@ -93,6 +105,14 @@ TAKE_WITHIN_S = 0.02
 nothing new (``batches(..., until_idle=True)``): records arrive a fetch at a time, so on a
 stream the worker keeps up with a batch is the last fetch, and on a backlog it grows to
 TAKE_MAX."""
+MAX_FINISHING = 4
+"""Batches scored whose finish (step 5) may still be running when the next is scored."""
+RESEND_FIRST_S = 0.1
+RESEND_MAX_S = 5.0
+"""An alert the broker did not take is sent again after these waits (doubling)."""
+STOP_FINISH_S = 10.0
+"""At shutdown, how long the finishes still running get before they are cancelled (their
+batches are then read again after the restart)."""
 CONTROL_WAIT_S = 30.0
 """How long the agent waits at start for the rule set and verdicts to be read."""
 DEAD_LETTER_MAX_BYTES = 8 * 1024 * 1024
@@ -123,12 +143,24 @@ class _Batch:
     changed_users: set[bytes] = field(default_factory=set)
     scored: int = 0
     duplicates: int = 0
+    writes: Writes | None = None
 
 
 @dataclass(frozen=True)
 class _Alert:
     alert: FraudAlert
     features: bytes | None
+
+
+@dataclass
+class _Scored:
+    """One batch after steps 1-4, for its finish."""
+
+    events: Sequence[EventT]
+    decoded: Decoded
+    taken: list[_Batch]
+    alerts: list[tuple[_Alert, Awaitable[Any]]]
+    dead: list[tuple[EventT, str, FailureStage]]
 
 
 class TransactionsWorker:
@@ -184,24 +216,42 @@ class TransactionsWorker:
                 self.ruleset.version,
             )
         logger.info("scoring with rule set version %d", self.ruleset.version)
-        async for events in batches(stream, TAKE_MAX, TAKE_WITHIN_S, until_idle=True):
-            decoded = await self.process(events)
-            for follower in self.followers:
-                await follower(events, decoded)
+        finishing: deque[asyncio.Task[None]] = deque()
+        previous: asyncio.Task[None] | None = None
+        try:
+            async for events in batches(
+                stream, TAKE_MAX, TAKE_WITHIN_S, until_idle=True, ack=False
+            ):
+                scored = await self.score(events)
+                previous = asyncio.ensure_future(self._finish(previous, scored))
+                finishing.append(previous)
+                while finishing and finishing[0].done():
+                    finishing.popleft().result()  # a finish that failed stops the agent
+                if len(finishing) > MAX_FINISHING:
+                    await finishing.popleft()
+        finally:
+            await _stop(finishing)
 
     def follow(self, follower: Follower) -> None:
         """Hand every batch, decoded, to ``follower`` after scoring it."""
         self.followers.append(follower)
 
     async def process(self, events: Sequence[EventT]) -> Decoded:
-        """One batch: decide everything, emit alerts (acknowledged), then write state.
-        Returns the records decoded, for the followers."""
+        """One batch, steps 1 to 5 (without acknowledging its records). Returns the
+        records decoded."""
+        scored = await self.score(events)
+        await self._complete(scored)
+        return scored.decoded
+
+    async def score(self, events: Sequence[EventT]) -> _Scored:
+        """Steps 1 to 4: decide everything, send the alerts, take the state to write."""
         decoded: dict[tuple[int, int], Transaction | None] = {}
         grouped = by_partition(events)
         taken: list[_Batch] = []
         alerts: list[_Alert] = []
         dead: list[tuple[EventT, str, FailureStage]] = []
         now_ms = int(time.time() * 1000)
+        now = time.monotonic()
         for partition, partition_events in grouped.items():
             with partition_of(partition_events[-1]):
                 part = self._partition(partition)
@@ -212,13 +262,29 @@ class TransactionsWorker:
                     decoded[partition, message.offset] = self._score(
                         event, part, batch, alerts, dead, now_ms
                     )
+                batch.writes = part.changes(batch.changed_users, now)
             taken.append(batch)
-        await send_dead_letters(self.dead_topic, dead, self.worker)
-        await self._emit(alerts)
-        await self._write(taken)
-        for partition, partition_events in grouped.items():
-            self.processed[partition] = partition_events[-1].message.offset
-        return decoded
+        sent = [(item, await self._send(item)) for item in alerts]
+        return _Scored(events, decoded, taken, sent, dead)
+
+    async def _finish(self, previous: asyncio.Task[None] | None, scored: _Scored) -> None:
+        """Step 5 after the previous batch's, then acknowledge the batch's records."""
+        if previous is not None:
+            await previous
+        await self._complete(scored)
+        for event in scored.events:
+            event.ack()
+
+    async def _complete(self, scored: _Scored) -> None:
+        """Step 5: alerts acknowledged, dead letters, state, followers."""
+        for item, future in scored.alerts:
+            await self._delivered(item, future)
+        await send_dead_letters(self.dead_topic, scored.dead, self.worker)
+        await self._write(scored.taken)
+        for follower in self.followers:
+            await follower(scored.events, scored.decoded)
+        for batch in scored.taken:
+            self.processed[batch.part.partition] = batch.anchor.message.offset
 
     # ------------------------------------------------------------------ steps
 
@@ -281,29 +347,43 @@ class TransactionsWorker:
         else:
             logger.error("transaction %s could not be scored: %s: %s", transaction_id, kind, exc)
 
-    async def _emit(self, alerts: list[_Alert]) -> None:
-        """Send the batch's alerts and wait until the broker has them all."""
-        pending = []
-        for item in alerts:
-            alert = item.alert
-            headers = [(FEATURES_HEADER, item.features)] if item.features is not None else None
-            pending.append(
-                await self.alerts_topic.send(
-                    key=alert.user_id.encode(), value=encode(alert), headers=headers, force=True
+    async def _send(self, item: _Alert) -> Awaitable[Any]:
+        """Send one alert; returns the future of its acknowledgement."""
+        alert = item.alert
+        headers = [(FEATURES_HEADER, item.features)] if item.features is not None else None
+        return await self.alerts_topic.send(
+            key=alert.user_id.encode(), value=encode(alert), headers=headers, force=True
+        )
+
+    async def _delivered(self, item: _Alert, future: Awaitable[Any]) -> None:
+        """Wait until the broker has the alert, sending it again while it refuses."""
+        delay = RESEND_FIRST_S
+        while True:
+            try:
+                await future
+                break
+            except Exception as exc:  # the broker's answer, whatever it is: send again
+                metrics.ALERT_RESENDS.inc()
+                logger.error(
+                    "alert %s not acknowledged (%s: %s); sending it again in %.1f s",
+                    item.alert.alert_id,
+                    type(exc).__name__,
+                    exc,
+                    delay,
                 )
-            )
-        for item, future in zip(alerts, pending, strict=True):
-            await future
-            alert = item.alert
-            metrics.ALERT_LATENCY.observe(time.time() - alert.event_time.timestamp())
-            metrics.ALERTS.labels(alert.priority.value).inc()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESEND_MAX_S)
+            future = await self._send(item)
+        alert = item.alert
+        metrics.ALERT_LATENCY.observe(time.time() - alert.event_time.timestamp())
+        metrics.ALERTS.labels(alert.priority.value).inc()
 
     async def _write(self, taken: list[_Batch]) -> None:
-        """Each partition's changed users, and its merchant views and detector when due."""
-        now = time.monotonic()
+        """Each partition's changes taken in step 4."""
         for batch in taken:
+            assert batch.writes is not None
             with partition_of(batch.anchor):
-                await batch.part.write(self.tables, batch.changed_users, now)
+                await batch.part.write(self.tables, batch.writes)
             self._scored.inc(batch.scored)
             self._duplicates.inc(batch.duplicates)
 
@@ -312,6 +392,19 @@ class TransactionsWorker:
         for partition in partitions:
             self.partitions.pop(partition, None)
             self.processed.pop(partition, None)
+
+
+async def _stop(finishing: deque[asyncio.Task[None]]) -> None:
+    """Let the finishes still running end (for :data:`STOP_FINISH_S` at most), then cancel
+    the rest: their records stay unacknowledged and are read again after a restart."""
+    if not finishing:
+        return
+    _, pending = await asyncio.wait(finishing, timeout=STOP_FINISH_S)
+    for task in pending:
+        task.cancel()
+    for task in finishing:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: the agent's own error is the one to report
 
 
 def _bootstrap(app: faust.App) -> str:

@@ -25,8 +25,16 @@ only.
    measured at. Latency is the time a consumer of ``fraud-alerts`` receives the alert
    minus the instant its transaction was handed to the producer (linger 0), so it
    includes the alert's produce and the consumer's fetch; the alert record's own timestamp
-   (set when the worker sends it) is reported beside it. The worker's lag is sampled every
-   second. The first :data:`WARM_UP_S` seconds are not measured. Before each latency run
+   (set when the worker sends it) is reported beside it. The consumer is aiokafka with
+   the embedded-broker workarounds, as ECAP's alerts sink reads (a librdkafka consumer
+   alone took 35-45 ms p50 per hop on Tansu). It also reads the transactions: their
+   latency is **one hop** through the same broker under the same load, the floor of the
+   alert's two hops. On Tansu that floor grows with the log (its memory store gets
+   slower as record batches pile up: a plain consumer's p99 per 2-second slice went from
+   24 to 241 ms over 40 s at 1,000 records/s, with no worker running). It reads one
+   partition of six only: each Fetch costs Tansu more as the log grows, and reading all
+   six took the worker's own p99 from about 0.25 to 4.5 s. The worker's lag is sampled
+   every second. The first :data:`WARM_UP_S` seconds are not measured. Before each latency run
    the passthrough baseline is measured on the same broker, so each latency figure comes
    with the speed of the machine it was taken on.
 4. **throttled** (``--throttle N``): the stress-hour latency run again with ``N`` CPU
@@ -62,8 +70,8 @@ from typing import Any
 
 import orjson
 import psutil
-from confluent_kafka import Consumer, Producer
-from confluent_kafka import TopicPartition as KafkaPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from confluent_kafka import Producer
 from rich.console import Console
 from rich.table import Table
 
@@ -77,6 +85,7 @@ from ecap.embedded import broker as broker_server
 from ecap.embedded.process import free_port
 from ecap.generator.stream import Stream, StreamConfig
 from ecap.kafka import admin
+from ecap.patches import aiokafka_tansu
 from ecap.settings import Settings
 from ecap.topics import FRAUD_ALERTS, TRANSACTIONS
 
@@ -305,32 +314,49 @@ def latency(
     received: dict[str, tuple[float, float, float]] = {}
     stop = threading.Event()
 
-    def read_alerts() -> None:
-        consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": "bench-alerts",
-                "fetch.wait.max.ms": 5,
-                "enable.auto.commit": False,
-            }
+    hops: list[float] = []
+
+    async def read(ready: threading.Event) -> None:
+        # aiokafka with the embedded-broker workarounds, as ECAP's own alerts sink reads.
+        # It reads one partition of the transactions too: their latency is one hop through
+        # the same broker under the same load, the floor of the alerts' two hops.
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        consumer.assign(
+            [TopicPartition(FRAUD_ALERTS, p) for p in range(2)] + [TopicPartition(TRANSACTIONS, 0)]
         )
-        consumer.assign([KafkaPartition(FRAUD_ALERTS, p, 0) for p in range(2)])
-        while not stop.is_set():
-            for message in consumer.consume(num_messages=1000, timeout=0.05):
-                if message.error() is not None:
-                    continue
+        await consumer.seek_to_beginning()
+        ready.set()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=50, max_records=2000)
                 arrived = time.time()
-                alert = orjson.loads(message.value() or b"{}")
-                event = datetime.fromisoformat(alert["event_time"])
-                created = (message.timestamp()[1] or 0) / 1000
-                received.setdefault(alert["transaction_id"], (event.timestamp(), created, arrived))
-        consumer.close()
+                for tp, messages in batch.items():
+                    for message in messages:
+                        record = orjson.loads(message.value or b"{}")
+                        event = datetime.fromisoformat(record["event_time"]).timestamp()
+                        if tp.topic == TRANSACTIONS:
+                            hops.append((event, arrived))
+                            continue
+                        created = message.timestamp / 1000
+                        received.setdefault(record["transaction_id"], (event, created, arrived))
+        finally:
+            await consumer.stop()
+
+    def read_alerts(ready: threading.Event) -> None:
+        aiokafka_tansu.install()
+        try:
+            asyncio.run(read(ready))
+        finally:
+            aiokafka_tansu.uninstall()
 
     lags: list[int] = []
     try:
         worker.wait_assigned()
-        reader = threading.Thread(target=read_alerts, daemon=True)
+        ready = threading.Event()
+        reader = threading.Thread(target=read_alerts, args=(ready,), daemon=True)
         reader.start()
+        ready.wait(30)
         producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -370,6 +396,11 @@ def latency(
         if event - pinned.timestamp() >= WARM_UP_S
     ]
     on_arrival = [(arrived - sent) * 1000 for sent, _, arrived in measured]
+    one_hop = [
+        (arrived - (event + offset)) * 1000
+        for event, arrived in hops
+        if event - pinned.timestamp() >= WARM_UP_S
+    ]
     on_create = [(created - sent) * 1000 for sent, created, _ in measured]
     measured_tx = total - int(rate * WARM_UP_S)
 
@@ -389,6 +420,7 @@ def latency(
         "warm_up_s_excluded": WARM_UP_S,
         "event_to_alert_received_ms": summary(on_arrival) if on_arrival else {},
         "event_to_alert_created_ms": summary(on_create) if on_create else {},
+        "broker_one_hop_ms": summary(one_hop) if one_hop else {},
         "lag_samples_max": max(lags) if lags else None,
         "lag_after_3s": final_lag,
         "load_average_1m": [load_before, load()],
@@ -550,6 +582,12 @@ def main() -> None:
         if "passthrough_share_of_unthrottled" in lat:
             passthrough_note += f" ({lat['passthrough_share_of_unthrottled']:.0%} of unthrottled)"
         table.add_row("  same-run passthrough", passthrough_note, "")
+        hop = lat.get("broker_one_hop_ms", {})
+        table.add_row(
+            "  broker floor, one hop p50 / p99",
+            f"{hop.get('p50', float('nan')):.0f} / {hop.get('p99', float('nan')):.0f} ms",
+            "",
+        )
         for q in ("p50", "p99"):
             table.add_row(
                 f"  {q}, event -> alert received",

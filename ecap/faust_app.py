@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from agents import alerts_sink, sales_kpis, transactions, user_events
-from ecap import auth, services
+from ecap import auth, metrics, services
 from ecap.deadletter import worker_id
 from ecap.fraud.rule_records import SigningKey
 from ecap.kpis import clickstream
@@ -91,6 +91,22 @@ default, 9,401 with these. Reference cycles are still collected, in
 batches; a young-generation pass over 50,000 objects takes a few milliseconds."""
 
 
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """After a full collection, move what survived it out of the collector's sight
+    (``gc.freeze``), so the next full collection walks only what is newer.
+
+    A full collection walks every tracked object, and a worker holds a dozen containers
+    per cached user (``tables.fraud_partition``): measured in the transactions worker at
+    1,000 tx/s, each took ~210 ms (four in 30 s), a pause every record in flight waits
+    through. Frozen, the first still took ~100 ms and the next ones under 3 ms. The price:
+    a reference cycle that survived a full collection and dies later is never collected
+    (user states hold no cycles; they are freed by reference counting). The
+    ``ecap_gc_frozen_objects`` gauge shows how many objects are frozen."""
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()
+        metrics.GC_FROZEN_OBJECTS.set(gc.get_freeze_count())
+
+
 def build(app: faust.App, spec: WorkerSpec, *, sales: bool = True) -> None:
     """Wire the worker ``spec.name`` into ``app``: its tables, its agents over them, then
     its views.
@@ -142,9 +158,11 @@ def run(app: faust.App, log_level: str = "info") -> None:
 
     Faust's spinner switches the root logger to DEBUG (about 18% of throughput), so it
     is turned off whatever the level. The garbage collector runs less often
-    (:data:`GC_THRESHOLDS`).
+    (:data:`GC_THRESHOLDS`), and what survives a full collection is frozen
+    (:func:`_freeze_survivors`).
     """
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.callbacks.append(_freeze_survivors)
     worker = faust.Worker(app, loglevel=log_level, quiet=True)
     worker.spinner = None
     worker.execute_from_commandline()

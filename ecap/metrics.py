@@ -53,6 +53,17 @@ KPI_WRITE_RETRIES = Counter(
     ["family"],
 )
 ALERTS = Counter("ecap_alerts_total", "Fraud alerts emitted, by priority.", ["priority"])
+GC_FROZEN_OBJECTS = Gauge(
+    "ecap_gc_frozen_objects",
+    "Objects moved out of the garbage collector's sight after a full collection "
+    "(ecap.faust_app): steady in a healthy worker; steady growth means reference cycles "
+    "that are never freed.",
+)
+ALERT_RESENDS = Counter(
+    "ecap_alert_resends_total",
+    "Fraud alerts sent again because the broker did not acknowledge them; the batch's state "
+    "and offsets wait until it does, nothing is dropped.",
+)
 ALERT_LATENCY = Histogram(
     "ecap_fraud_alert_latency_seconds",
     "Event time of a transaction to its alert acknowledged by the broker.",

@@ -7,17 +7,21 @@ read from the tables (``tables.user_state``) the first time the partition meets 
 Only this worker writes them while it holds the partition, so the copies stay exact;
 they go with the partition.
 
-What is written when (:meth:`FraudPartition.write`, after the batch's alerts are
-acknowledged): each user the batch changed, once; the merchant views and the detector
-every :data:`~tables.user_state.DETECTOR_PERSIST_S` when they changed, and at once after a
-verdict. The caller wraps reads and writes in
+What is written when: each user the batch changed, once; the merchant views and the
+detector every :data:`~tables.user_state.DETECTOR_PERSIST_S` when they changed, and at
+once after a verdict. Writing is two steps, because the transactions agent scores the
+next batch while the previous one's alerts are still on their way: :meth:`changes` takes
+the batch's values as bytes right after scoring it (what the batch left, not what later
+batches add), and :meth:`write` writes them once the batch's alerts are acknowledged. A
+user with a change taken but not yet written stays in memory (:attr:`pending`): read
+again from RocksDB, it would miss that change. The caller wraps reads and writes in
 ``ecap.patches.faust_batch_context.partition_of`` an event of the partition.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -49,6 +53,17 @@ Verdict = tuple[int, int, FraudFeedback]
 USERS_CACHED_PER_PARTITION = 20_000
 """Decoded user states kept in memory per partition (least recently used evicted)."""
 
+Items = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True)
+class Writes:
+    """One batch's changes to a partition's tables, as bytes (:meth:`FraudPartition.changes`)."""
+
+    users: Items
+    merchants: Items
+    detector: Items
+
 
 @dataclass
 class FraudPartition:
@@ -70,6 +85,8 @@ class FraudPartition:
     persist_now: bool = False
     last_persist: float = float("-inf")
     """Never: a new partition writes its detector with its first batch."""
+    pending: Counter[bytes] = field(default_factory=Counter)
+    """Users with changes taken (:meth:`changes`) and not yet written: kept in memory."""
 
     @classmethod
     def load(cls, tables: FraudTables, partition: int, ruleset: RuleSet) -> FraudPartition:
@@ -145,32 +162,46 @@ class FraudPartition:
             metrics.VERDICTS_LEARNED.inc()
         self.feedback_seen = len(verdicts)
 
-    async def write(self, tables: FraudTables, changed_users: Iterable[bytes], now: float) -> None:
-        """Write each changed user once; merchant views and the detector when due (each
-        write is one changelog record; the store writes them in bulk)."""
-        store, partition = tables.store, self.partition
-        await store.write_many(
-            tables.user_state,
-            partition,
-            [(key, self.users[key].to_bytes()) for key in changed_users],
-        )
-        while len(self.users) > USERS_CACHED_PER_PARTITION:
-            self.users.popitem(last=False)
+    def changes(self, changed_users: Iterable[bytes], now: float) -> Writes:
+        """The batch's changes as bytes: each changed user, and the merchant views and the
+        detector when due. Taken right after the batch is scored."""
+        users = [(key, self.users[key].to_bytes()) for key in changed_users]
+        self.pending.update(key for key, _ in users)
+        merchants: Items = []
+        detector: Items = []
         due = now - self.last_persist >= DETECTOR_PERSIST_S
         if self.persist_now or (self.learned_since_persist and due):
-            await store.write_many(
-                tables.merchant_stats,
-                partition,
-                [(key, self.merchants[key].to_bytes()) for key in self.changed_merchants],
-            )
+            merchants = [(key, self.merchants[key].to_bytes()) for key in self.changed_merchants]
+            detector = [(detector_key(self.partition), self.record().to_bytes())]
             self.changed_merchants.clear()
-            await store.write_many(
-                tables.detector_state,
-                partition,
-                [(detector_key(partition), self.record().to_bytes())],
-            )
             self.last_persist = now
             self.persist_now = self.learned_since_persist = False
+        return Writes(users, merchants, detector)
+
+    async def write(self, tables: FraudTables, writes: Writes) -> None:
+        """Write what :meth:`changes` took (each write is one changelog record; the store
+        writes them in bulk), then let the least recently used users go."""
+        store, partition = tables.store, self.partition
+        await store.write_many(tables.user_state, partition, writes.users)
+        if writes.detector:
+            await store.write_many(tables.merchant_stats, partition, writes.merchants)
+            await store.write_many(tables.detector_state, partition, writes.detector)
+        self.pending.subtract(key for key, _ in writes.users)
+        self.pending += Counter()  # drops the users left at zero
+        self._trim()
+
+    def _trim(self) -> None:
+        excess = len(self.users) - USERS_CACHED_PER_PARTITION
+        if excess <= 0:
+            return
+        evict = []
+        for key in self.users:  # least recently used first
+            if key not in self.pending:
+                evict.append(key)
+                if len(evict) == excess:
+                    break
+        for key in evict:
+            del self.users[key]
 
 
 def _decode(

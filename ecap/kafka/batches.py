@@ -7,10 +7,11 @@ backlog of user events, same load): about 6,900 events/s with ``take_events`` ag
 one event, then takes what has arrived, polling every :data:`POLL_S` for at most
 ``within_s`` while fewer than ``max_events`` are there (larger batches mean fewer ledger
 records). Events are acknowledged (``Event.ack``, so offsets can be committed) once the
-loop body has handled the batch and asks for the next one. A body that raises, or is
-cancelled at shutdown, leaves its batch unacknowledged: its offsets are not committed, and
-the records are read again after a restart (the agents are idempotent on redelivery),
-instead of being committed half-processed.
+loop body has handled the batch and asks for the next one; with ``ack=False`` the caller
+acknowledges them itself (the transactions agent does, after its pipelined finish step).
+A body that raises, or is cancelled at shutdown, leaves its batch unacknowledged: its
+offsets are not committed, and the records are read again after a restart (the agents
+are idempotent on redelivery), instead of being committed half-processed.
 
 Faust's sensors do not see these events (``on_stream_event_in/out``); ECAP's metrics do.
 """
@@ -28,7 +29,12 @@ POLL_S = 0.001
 
 
 async def batches(
-    stream: faust.StreamT[bytes], max_events: int, within_s: float, *, until_idle: bool = False
+    stream: faust.StreamT[bytes],
+    max_events: int,
+    within_s: float,
+    *,
+    until_idle: bool = False,
+    ack: bool = True,
 ) -> AsyncIterator[list[EventT]]:
     """Lists of 1 to ``max_events`` events, each at most ``within_s`` after its first.
 
@@ -56,8 +62,9 @@ async def batches(
             taken = len(events)
             await asyncio.sleep(POLL_S)
         yield events
-        for event in events:
-            event.ack()
+        if ack:
+            for event in events:
+                event.ack()
 
 
 def by_partition(events: Sequence[EventT]) -> dict[int, list[EventT]]:

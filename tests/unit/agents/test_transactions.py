@@ -256,3 +256,65 @@ def test_a_detector_record_round_trips() -> None:
     assert again.precision.counts == {"amount_spike": [0, 1]}
     assert again.feedback_applied == {0: 12, 1: 3}
     assert again.model.version == record.model.version
+
+
+class RefusingTopic(FakeTopic):
+    """A topic whose broker refuses the first ``refusals`` sends (their futures fail)."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
+        self.sent.append(kwargs)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.refusals:
+            self.refusals -= 1
+            future.set_exception(ConnectionError("broker went away"))
+        else:
+            future.set_result(None)
+        return future
+
+
+def test_an_alert_the_broker_refuses_is_sent_again_before_the_state_is_written(
+    worker: TransactionsWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("agents.transactions.RESEND_FIRST_S", 0.0)
+    worker.alerts_topic = RefusingTopic(refusals=2)  # type: ignore[assignment]
+    history = [_tx("gina", n, amount=30.0) for n in range(6)]
+    attack = [_tx("gina", 6, amount=900.0, city="Sydney")]
+    asyncio.run(worker.process(_events(worker, history + attack)))
+    sent = [decode(FraudAlert, s["value"]).transaction_id for s in worker.alerts_topic.sent]  # type: ignore[attr-defined]
+    assert sent == ["tx-gina-6"] * 3
+    assert UserState.from_bytes(worker.tables.user_state[b"gina"]).count == 7
+
+
+def test_a_batch_writes_the_state_it_left_not_what_the_next_batch_scored_meanwhile(
+    worker: TransactionsWorker,
+) -> None:
+    async def two_batches() -> bytes:
+        first = await worker.score(_events(worker, [_tx("hugo", n) for n in range(2)]))
+        await worker.score(_events(worker, [_tx("hugo", n) for n in range(2, 5)]))
+        await worker._complete(first)
+        return worker.tables.user_state[b"hugo"]
+
+    written = asyncio.run(two_batches())
+    assert UserState.from_bytes(written).count == 2
+
+
+def test_a_user_with_a_change_not_yet_written_stays_in_memory(
+    worker: TransactionsWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tables.fraud_partition.USERS_CACHED_PER_PARTITION", 0)
+    ivan = partition_for("ivan")
+
+    async def pipelined() -> None:
+        first = await worker.score(_events(worker, [_tx("ivan", 0)]))
+        second = await worker.score(_events(worker, [_tx("ivan", 1)]))
+        await worker._complete(first)
+        assert b"ivan" in worker.partitions[ivan].users  # the second batch's change is pending
+        await worker._complete(second)
+
+    asyncio.run(pipelined())
+    assert b"ivan" not in worker.partitions[ivan].users
+    assert UserState.from_bytes(worker.tables.user_state[b"ivan"]).count == 2
