@@ -23,19 +23,21 @@ only.
    (almost no alerts) and at 02:00 UTC (about a third of the transactions alert, above
    the 30% the target must hold at); every figure is given with the alert rate it was
    measured at. Latency is the time a consumer of ``fraud-alerts`` receives the alert
-   minus the instant its transaction was handed to the producer (linger 0), so it
-   includes the alert's produce and the consumer's fetch; the alert record's own timestamp
-   (set when the worker sends it) is reported beside it. The consumer is aiokafka with
-   the embedded-broker workarounds, as ECAP's alerts sink reads (a librdkafka consumer
-   alone took 35-45 ms p50 per hop on Tansu). It also reads the transactions: their
-   latency is **one hop** through the same broker under the same load, the floor of the
-   alert's two hops. On Tansu that floor grows with the log (its memory store gets
-   slower as record batches pile up: a plain consumer's p99 per 2-second slice went from
-   24 to 241 ms over 40 s at 1,000 records/s, with no worker running). It reads one
-   partition of six only: each Fetch costs Tansu more as the log grows, and reading all
-   six took the worker's own p99 from about 0.25 to 4.5 s. The worker's lag is sampled
-   every second. The first :data:`WARM_UP_S` seconds are not measured. Before each latency run
-   the passthrough baseline is measured on the same broker, so each latency figure comes
+   minus the instant its transaction was handed to the producer, so it includes the
+   producer's linger (``--linger-ms``, 5 ms, as a shop's producer batches; ECAP's
+   generator lingers 20 ms), the alert's produce and the consumer's fetch. The alert
+   record's own timestamp (set when the worker sends it) is reported beside it. At
+   linger 0 every record is a record batch of its own, and Tansu's in-memory store slows
+   with the number of batches it holds: a plain consumer's p99 per 2-second slice went
+   from 24 to 241 ms over 40 s at linger 0, from 17 to 50 ms at linger 5 (no worker
+   running). The consumer is aiokafka with the embedded-broker workarounds, as ECAP's
+   alerts sink reads (a librdkafka consumer alone took 35-45 ms p50 per hop on Tansu).
+   It also reads one partition of the transactions: their latency is **one hop** through
+   the same broker under the same load, the floor of the alert's two hops (one partition
+   only: each Fetch costs Tansu more as the log grows, and reading all six took the
+   worker's own p99 from about 0.25 to 4.5 s). The worker's lag is sampled every second.
+   The first :data:`WARM_UP_S` seconds are not measured. Before each latency run the
+   passthrough baseline is measured on the same broker, so each latency figure comes
    with the speed of the machine it was taken on.
 4. **throttled** (``--throttle N``): the stress-hour latency run again with ``N`` CPU
    burners (busy loops at the same priority) beside the broker, the worker and the
@@ -305,6 +307,7 @@ def latency(
     rate: float,
     seconds: float,
     hour: int,
+    linger_ms: int = 5,
 ) -> dict[str, Any]:
     """Paced run of the shipped worker at ``rate`` tx/s, the stream pinned to ``hour``
     (UTC) of :data:`PINNED_DAY`: alert latency, alert rate and lag."""
@@ -360,7 +363,7 @@ def latency(
         producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
-                "linger.ms": 0,
+                "linger.ms": linger_ms,
                 "partitioner": "murmur2_random",
                 "log_level": 2,
             }
@@ -412,6 +415,7 @@ def latency(
     return {
         "rate_tx_per_s": rate,
         "seconds": seconds,
+        "producer_linger_ms": linger_ms,
         "stream_pinned_to": pinned.isoformat(),
         "sent_at_tx_per_s": round(total / sent_for),
         "transactions_measured": measured_tx,
@@ -467,7 +471,9 @@ def paced_run(
             rate, _ = asyncio.run(
                 passthrough(bootstrap, PASSTHROUGH_SOURCE, PASSTHROUGH_SINK, PASSTHROUGH_RECORDS)
             )
-            result = latency(settings, bootstrap, paced, args.rate, args.duration, hour)
+            result = latency(
+                settings, bootstrap, paced, args.rate, args.duration, hour, args.linger_ms
+            )
     result["cpu_burners"] = throttle
     result["passthrough_tx_per_s"] = round(rate)
     return result
@@ -487,6 +493,12 @@ def main() -> None:
         nargs="+",
         default=[8, 2],
         help="UTC hours of the day the paced stream is pinned to, one latency run each",
+    )
+    parser.add_argument(
+        "--linger-ms",
+        type=int,
+        default=5,
+        help="linger of the paced stream's producer (counted in the latency)",
     )
     parser.add_argument(
         "--throttle",
