@@ -12,7 +12,6 @@ import pytest
 from agents.transactions import TransactionsWorker
 from agents.user_events import UserEventsWorker
 from ecap.events import Transaction, UserEvent, encode
-from ecap.fraud import rule_records
 from ecap.kpis import clickstream
 from ecap.topics import TRANSACTIONS, USER_EVENTS
 from tables import user_state as tables
@@ -114,23 +113,6 @@ TX = encode(
         }
     )
 )
-
-
-class FakeTable(dict[bytes, bytes]):
-    @property
-    def data(self) -> FakeTable:
-        return self
-
-
-@pytest.fixture
-def fraud() -> TransactionsWorker:
-    fraud_tables = tables.FraudTables(FakeTable(), FakeTable(), FakeTable())  # type: ignore[arg-type]
-    worker = TransactionsWorker(
-        APP, fraud_tables, "transactions-0@test", "127.0.0.1:1", rule_records.SigningKey(b"k" * 32)
-    )
-    worker.alerts_topic = FakeTopic()  # type: ignore[assignment]
-    worker.dead_topic = FakeTopic()  # type: ignore[assignment]
-    return worker
 
 
 @pytest.mark.parametrize("when", [YEAR_2999, YEAR_1970], ids=["2999", "1970"])

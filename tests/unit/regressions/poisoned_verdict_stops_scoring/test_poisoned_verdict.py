@@ -9,31 +9,15 @@ import asyncio
 import dataclasses
 from datetime import UTC, datetime
 
-import pytest
 from aiokafka import ConsumerRecord
 
 from agents.transactions import TransactionsWorker
 from ecap.events import FraudFeedback, Verdict, encode
-from ecap.fraud import rule_records
 from ecap.fraud.features import Features
 from ecap.topics import FRAUD_FEEDBACK, TRANSACTIONS
 from tables import user_state as tables
-from tests.unit.regressions.event_time_year_2999.conftest import APP, T0, FakeTopic, event
-from tests.unit.regressions.event_time_year_2999.test_agents_refuse_poisoned_times import (
-    TX,
-    FakeTable,
-)
-
-
-@pytest.fixture
-def fraud() -> TransactionsWorker:
-    fraud_tables = tables.FraudTables(FakeTable(), FakeTable(), FakeTable())  # type: ignore[arg-type]
-    worker = TransactionsWorker(
-        APP, fraud_tables, "transactions-0@test", "127.0.0.1:1", rule_records.SigningKey(b"k" * 32)
-    )
-    worker.alerts_topic = FakeTopic()  # type: ignore[assignment]
-    worker.dead_topic = FakeTopic()  # type: ignore[assignment]
-    return worker
+from tests.unit.regressions.event_time_year_2999.conftest import T0, event
+from tests.unit.regressions.event_time_year_2999.test_agents_refuse_poisoned_times import TX
 
 
 def _poisoned_verdict() -> ConsumerRecord[bytes, bytes]:
