@@ -58,17 +58,21 @@ down: venv ## Stop the workers and the embedded stack
 status: venv ## Show the embedded stack
 	$(ECAP) status
 
-demo: venv ## Embedded stack, two years of order history, the stream workers, a minute of live traffic, then the Spark chain; prints the live views and the lake tables
+demo: venv ## Embedded stack, two years of order history, the stream workers, a minute of live traffic, the Spark chain, then the REST API; prints the live views, the lake tables, the API and its demo users
 	$(ECAP) up
+	$(ECAP) db migrate
 	$(ECAP) topics create
 	$(ECAP) generate history --customers $(DEMO_CUSTOMERS) --days 730 --seed 7 --end now --to-kafka
-	$(ECAP) workers start transactions user-events
+	$(ECAP) workers start transactions user-events alerts
 	$(ECAP) generate stream --rate $(DEMO_RATE) --duration $(DEMO_SECONDS) --start now --seed 7
 	$(ECAP) topics list
 	$(BIN)/python -m spark_jobs all
+	$(ECAP) users demo
+	$(ECAP) workers start api
 	$(ECAP) workers status
 	@echo
 	@echo "Live views: the URLs above (docs/api-live.md). Lake tables: the paths above (docs/batch.md)."
+	@echo "REST API: the URL above, documented in docs/api.md; log in as a demo user as shown above."
 	@echo "'make spark-all' reruns the chain on what has arrived since; 'ecap workers stop' stops the workers, 'make down' the stack."
 
 spark-ingest: venv ## Kafka topics -> Delta bronze tables (incremental, idempotent)

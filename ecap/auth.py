@@ -174,6 +174,25 @@ def _create(path: Path) -> None:
         os.unlink(temporary)
 
 
+DEMO_USERS_DIR = "demo-users"
+"""Folder under ``ECAP_HOME`` holding one password file per demo user (``ecap users demo``)."""
+
+
+def demo_password_path(username: str, settings: Settings | None = None) -> Path:
+    settings = settings or get_settings()
+    return (settings.home / DEMO_USERS_DIR / username).resolve()
+
+
+def demo_password(username: str, settings: Settings | None = None) -> tuple[str, bool]:
+    """The demo user's password from its file, made (random, mode 0600) if missing; and
+    whether it was made now."""
+    path = demo_password_path(username, settings)
+    made = not path.exists()
+    if made:
+        _create(path)
+    return path.read_text().strip(), made
+
+
 def token_source(settings: Settings | None = None) -> str:
     """Where the token of these settings comes from, for messages (never the token)."""
     settings = settings or get_settings()

@@ -18,10 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ecap import db, services
+from ecap import auth, db, services
 from ecap.credentials import Role, WeakPassword, hash_password, new_api_key
 from ecap.db import users
 from ecap.db.migrate import pending, pending_advice
+from ecap.settings import get_settings
+from ecap.workers import API_PREFIX
 
 users_app = typer.Typer(help="Users of the REST API.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of the REST API (X-API-Key).", no_args_is_help=True)
@@ -82,6 +84,49 @@ def users_add(
         _fail(str(exc))
     user = _run(lambda conn: users.add_user(conn, username, role, password_hash, actor=_actor()))
     console.print(f"user {user.username} added with role {user.role.value}")
+
+
+@users_app.command("demo")
+def users_demo() -> None:
+    """Add one demo user per role (demo-analyst, demo-investigator, demo-admin), each with
+    a random password in a 0600 file under ECAP_HOME. Embedded default only."""
+    settings = get_settings()
+    if not settings.embedded_database:
+        _fail(
+            "demo users are for the embedded default only (ECAP_POSTGRES_DSN is set); "
+            "add real users with 'ecap users add NAME --role ROLE'"
+        )
+    table = Table("user", "role", "password file", header_style="bold")
+    for role in Role:
+        username = f"demo-{role.value}"
+        password, made = auth.demo_password(username, settings)
+        if not _run(_add_if_missing(username, role, password)) and made:
+            _fail(
+                f"{username} exists, but its password file was gone; 'ecap users disable "
+                f"{username}', or 'ecap down' and delete ECAP_HOME for a fresh demo"
+            )
+        table.add_row(username, role.value, str(auth.demo_password_path(username, settings)))
+    console.print(table)
+    url = f"http://{settings.api_host}:{settings.api_port}{API_PREFIX}"
+    path = auth.demo_password_path("demo-investigator", settings)
+    console.print(
+        "log in, e.g.: curl -s -d username=demo-investigator "
+        f'-d "password=$(cat {path})" {url}/auth/token',
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _add_if_missing(
+    username: str, role: Role, password: str
+) -> Callable[[asyncpg.Connection], Awaitable[bool]]:
+    async def work(conn: asyncpg.Connection) -> bool:
+        if any(user.username == username for user in await users.list_users(conn)):
+            return False
+        await users.add_user(conn, username, role, hash_password(password), actor=_actor())
+        return True
+
+    return work
 
 
 @users_app.command("list")

@@ -89,6 +89,33 @@ def test_curl_example_reads_the_file_and_never_shows_the_token(tmp_path: Path) -
 # ---------------------------------------------------------------------- the rule-signing key
 
 
+def test_a_demo_password_file_is_private_random_and_then_reused(tmp_path: Path) -> None:
+    settings = settings_in(tmp_path / "home")
+    first, made = auth.demo_password("demo-admin", settings)
+    path = auth.demo_password_path("demo-admin", settings)
+    assert made
+    assert path.read_text().strip() == first
+    assert len(first) >= 40
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert auth.demo_password("demo-admin", settings) == (first, False)
+    assert auth.demo_password("demo-analyst", settings)[0] != first
+
+
+def test_demo_users_are_refused_with_an_external_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ECAP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ECAP_POSTGRES_DSN", "postgresql://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.app, ["users", "demo"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "demo users are for the embedded default only" in result.output
+    assert not (tmp_path / "home" / auth.DEMO_USERS_DIR).exists()
+
+
 def test_rules_signing_key_file_is_created_private_and_then_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
