@@ -159,7 +159,12 @@ def _fetcher_init_with_capped_wait(self: Fetcher, *args: Any, **kwargs: Any) -> 
 async def _fetch_after_a_gap(self: Fetcher, *args: Any) -> Any:
     """aiokafka's Fetch, sent :data:`FETCH_GAP_MS` later."""
     assert _original_fetch is not None, "aiokafka_tansu patch called while not installed"
-    await asyncio.sleep(FETCH_GAP_MS / 1000)
+    try:
+        await asyncio.sleep(FETCH_GAP_MS / 1000)
+    except asyncio.CancelledError:
+        # As aiokafka's own method answers a cancel (``close()`` or the partitions
+        # unassigned, and it awaits the cancelled task): the result is of no interest.
+        return False
     return await _original_fetch(self, *args)
 
 
