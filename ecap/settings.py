@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     api_refresh_token_ttl: timedelta = Field(
         timedelta(days=7), gt=timedelta(0), description="Lifetime of an API refresh token."
     )
+    api_rate_limits: dict[str, str] = Field(
+        {"analyst": "600/minute", "investigator": "600/minute", "admin": "600/minute"},
+        description="Requests each principal (user or API key's user) may make, by role, "
+        "in the 'limits' notation ('600/minute', '20/second'); kept in Redis, so every API "
+        "process counts together. A dashboard polling every 5 s makes ~120 a minute.",
+    )
     reporting_timezone: str = Field(
         "UTC", description="IANA time zone that defines 'today' and every day bucket."
     )

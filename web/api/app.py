@@ -22,6 +22,7 @@ from ecap import auth, db, metrics, services
 from ecap.db.migrate import pending, pending_advice
 from ecap.settings import Settings, get_settings
 from web.api import access, problems
+from web.api.ratelimit import RateLimits
 from web.api.routes import audit, cases, health
 from web.api.routes import auth as auth_routes
 from web.api.routes import metrics as metrics_routes
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, prefix=access.PREFIX)
     problems.install(app)
+    app.state.rate_limits = RateLimits(settings)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.middleware("http")(_measure)
     _check_matrix(app)

@@ -23,6 +23,7 @@ from ecap.credentials import Role, digest
 from ecap.db import users
 from web.api import access
 from web.api.problems import Problem
+from web.api.ratelimit import rate_limits
 from web.api.state import ApiState, api_state
 
 ALGORITHM = "HS256"
@@ -151,6 +152,7 @@ async def guard(request: Request) -> None:
     principal = await authenticate(request)
     if principal is None:
         raise unauthenticated("this route needs credentials")
+    await rate_limits(request).check(principal.role, principal.username)
     if principal.role not in roles:
         allowed = ", ".join(sorted(role.value for role in roles))
         raise Problem(

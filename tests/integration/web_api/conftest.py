@@ -92,6 +92,9 @@ def api(
         redis_url=redis_url,
         kafka_bootstrap=kafka_bootstrap,
         api_jwt_secret="a-test-signing-key-of-more-than-32-characters",  # type: ignore[arg-type]
+        # The other behaviours' tests make hundreds of calls a minute per user;
+        # test_rate_limits.py tests the limits.
+        api_rate_limits={role.value: "100000/minute" for role in Role},
     )
     with TestClient(create_app(settings)) as client:
         yield Api(client, database, settings)
