@@ -16,10 +16,10 @@ from ecap.events import Transaction, decode
 from ecap.kpis import sales
 from ecap.kpis.windows import minute_of, tumbling
 from ecap.topics import TRANSACTIONS
+from tests.unit.doubles import FakeTopic
 from tests.unit.regressions.event_time_year_2999.conftest import (
     APP,
     T0,
-    FakeTopic,
     MemoryKpis,
     event,
 )

@@ -38,6 +38,7 @@ from ecap.fraud.state import UserState
 from ecap.topics import FRAUD_FEEDBACK, FRAUD_RULES, TRANSACTIONS
 from tables import user_state as tables
 from tables.user_state import DetectorRecord, partition_for
+from tests.unit.doubles import FakeTopic
 
 EVENTS_APP = faust.App("unit-events", broker="memory://")
 SIGNING_KEY = rule_records.SigningKey(b"k" * 32)
@@ -56,17 +57,6 @@ class FakeTable(dict[bytes, bytes]):
         assert event is not None, "table written outside a partition context"
         self.writes.append((event.message.partition, key))
         super().__setitem__(key, value)
-
-
-class FakeTopic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
-        self.sent.append(kwargs)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
 
 
 @pytest.fixture

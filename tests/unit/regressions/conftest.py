@@ -8,7 +8,8 @@ import pytest
 from agents.transactions import TransactionsWorker
 from ecap.fraud import rule_records
 from tables import user_state as tables
-from tests.unit.regressions.event_time_year_2999.conftest import APP, FakeTopic
+from tests.unit.doubles import FakeTopic
+from tests.unit.regressions.event_time_year_2999.conftest import APP
 
 
 class FakeTable(dict[bytes, bytes]):

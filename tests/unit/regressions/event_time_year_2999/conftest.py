@@ -6,7 +6,6 @@ ledger and the KPI arithmetic.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,22 +34,6 @@ def restamped(payload: bytes, when: datetime, **changes: Any) -> bytes:
     """``payload`` with another event time (and other changes)."""
     data = orjson.loads(payload)
     return orjson.dumps({**data, **changes, "event_time": when.isoformat()})
-
-
-class FakeTopic:
-    """An output topic that keeps what was sent and acknowledges it at once."""
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **kwargs: Any) -> asyncio.Future[None]:
-        self.sent.append(kwargs)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    def letters(self) -> list[dict[str, Any]]:
-        return [orjson.loads(sent["value"]) for sent in self.sent]
 
 
 @dataclass

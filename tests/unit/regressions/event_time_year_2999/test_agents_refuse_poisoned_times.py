@@ -15,8 +15,9 @@ from ecap.events import Transaction, UserEvent, encode
 from ecap.kpis import clickstream
 from ecap.topics import TRANSACTIONS, USER_EVENTS
 from tables import user_state as tables
+from tests.unit.doubles import FakeTopic
 
-from .conftest import APP, T0, YEAR_1970, YEAR_2999, FakeTopic, MemoryKpis, event, restamped
+from .conftest import APP, T0, YEAR_1970, YEAR_2999, MemoryKpis, event, restamped
 
 VIEW = encode(
     UserEvent.model_validate(

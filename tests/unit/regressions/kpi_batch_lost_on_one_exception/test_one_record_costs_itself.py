@@ -15,10 +15,10 @@ from agents import kpi_batches
 from agents.kpi_batches import KpiBatches
 from ecap.kpis.ledger import Delta, Ledger
 from ecap.topics import USER_EVENTS
+from tests.unit.doubles import FakeTopic
 from tests.unit.regressions.event_time_year_2999.conftest import (
     APP,
     T0,
-    FakeTopic,
     MemoryKpis,
     event,
 )
