@@ -16,6 +16,8 @@ PREFIX = API_PREFIX
 OPEN: frozenset[Role] | None = None
 """No credentials needed."""
 EVERYONE = frozenset(Role)
+ANALYSTS = frozenset(Role)
+"""Analytics reads: analyst and every role above."""
 CASE_WORKERS = frozenset({Role.INVESTIGATOR, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
 
@@ -33,6 +35,7 @@ MATRIX: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/cases/{case_id}/notes"): CASE_WORKERS,
     ("POST", "/cases/{case_id}/verdict"): CASE_WORKERS,
     ("GET", "/audit"): ADMINS,
+    ("GET", "/segments"): ANALYSTS,
 }
 
 SCRAPE_TOKEN_ROUTES = frozenset({("GET", "/metrics"), ("GET", "/health")})

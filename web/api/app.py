@@ -4,11 +4,14 @@ Built once per process. At build time the signing key is read (``ecap.auth``; a
 deployment without ``ECAP_API_JWT_SECRET`` fails here, with advice) and every route is
 checked to have an entry in the role→route matrix (``web.api.access``): a route nobody
 thought about cannot be reached. At start-up the lifespan opens the asyncpg pool and Redis
-and checks that the database has every migration.
+and checks that the database has every migration, reads the gold tables' snapshot and starts
+checking them for a new version (``web.api.gold``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,12 +24,14 @@ from redis.asyncio import Redis
 from ecap import auth, db, metrics, services
 from ecap.db.migrate import pending, pending_advice
 from ecap.settings import Settings, get_settings
+from spark_jobs.lake import Lake
 from web.api import access, problems
-from web.api.routes import audit, cases, health
+from web.api.gold import POLL_SECONDS, GoldLake
+from web.api.routes import audit, cases, health, segments
 from web.api.routes import auth as auth_routes
 from web.api.routes import metrics as metrics_routes
 from web.api.security import guard
-from web.api.state import ApiState
+from web.api.state import ApiState, NotModified, not_modified
 
 POOL_SIZE = 10
 
@@ -74,7 +79,11 @@ def _kafka(settings: Settings) -> str | None:
         return None
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, gold_poll_seconds: float = POLL_SECONDS
+) -> FastAPI:
+    """The app; ``gold_poll_seconds`` is how often the gold tables are checked for a new
+    version (at least every 5 s in service)."""
     settings = settings or get_settings()
     jwt_key = auth.api_jwt_secret(settings)
     scrape_token = auth.api_token(settings)
@@ -88,10 +97,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if missing:
                 raise db.DatabaseUnavailable(pending_advice(missing))
             redis = _redis(settings)
-            app.state.api = ApiState(settings, pool, redis, _kafka(settings), jwt_key, scrape_token)
+            gold = GoldLake(Lake.at(settings.lake_root), poll_seconds=gold_poll_seconds)
+            await asyncio.to_thread(gold.refresh)
+            app.state.api = ApiState(
+                settings, pool, redis, _kafka(settings), jwt_key, scrape_token, gold
+            )
+            watching = asyncio.create_task(gold.watch(), name="gold-snapshot")
             try:
                 yield
             finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
                 if redis is not None:
                     await redis.aclose()
         finally:
@@ -101,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="ECAP REST API",
         version="1",
-        summary="Fraud cases and operations of the e-commerce analytics platform.",
+        summary="Customer analytics, fraud cases and operations of the e-commerce platform.",
         lifespan=lifespan,
         openapi_url=f"{access.PREFIX}/openapi.json" if docs else None,
         docs_url=f"{access.PREFIX}/docs" if docs else None,
@@ -114,9 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_routes.router,
         cases.router,
         audit.router,
+        segments.router,
     ):
         app.include_router(router, prefix=access.PREFIX)
     problems.install(app)
+    app.add_exception_handler(NotModified, not_modified)
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.middleware("http")(_measure)
     _check_matrix(app)
