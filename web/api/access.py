@@ -35,7 +35,15 @@ MATRIX: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/cases/{case_id}/notes"): CASE_WORKERS,
     ("POST", "/cases/{case_id}/verdict"): CASE_WORKERS,
     ("GET", "/audit"): ADMINS,
+    ("GET", "/customers"): ANALYSTS,
+    ("GET", "/customers/{customer_id}"): ANALYSTS,
     ("GET", "/segments"): ANALYSTS,
+    ("GET", "/clv/distribution"): ANALYSTS,
+    ("GET", "/clv/top"): ANALYSTS,
+    ("GET", "/churn/at-risk"): ANALYSTS,
+    ("GET", "/churn/model"): ANALYSTS,
+    ("GET", "/cohorts"): ANALYSTS,
+    ("GET", "/revenue"): ANALYSTS,
 }
 
 SCRAPE_TOKEN_ROUTES = frozenset({("GET", "/metrics"), ("GET", "/health")})

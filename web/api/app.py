@@ -27,7 +27,7 @@ from ecap.settings import Settings, get_settings
 from spark_jobs.lake import Lake
 from web.api import access, problems
 from web.api.gold import POLL_SECONDS, GoldLake
-from web.api.routes import audit, cases, health, segments
+from web.api.routes import audit, cases, churn, clv, cohorts, customers, health, revenue, segments
 from web.api.routes import auth as auth_routes
 from web.api.routes import metrics as metrics_routes
 from web.api.security import guard
@@ -131,7 +131,12 @@ def create_app(
         metrics_routes.router,
         cases.router,
         audit.router,
+        customers.router,
         segments.router,
+        clv.router,
+        churn.router,
+        cohorts.router,
+        revenue.router,
     ):
         app.include_router(router, prefix=access.PREFIX)
     problems.install(app)
