@@ -44,6 +44,9 @@ MATRIX: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/churn/model"): ANALYSTS,
     ("GET", "/cohorts"): ANALYSTS,
     ("GET", "/revenue"): ANALYSTS,
+    ("GET", "/kpis/current"): ANALYSTS,
+    ("GET", "/kpis/timeseries"): ANALYSTS,
+    ("GET", "/kpis/funnel"): ANALYSTS,
 }
 
 SCRAPE_TOKEN_ROUTES = frozenset({("GET", "/metrics"), ("GET", "/health")})

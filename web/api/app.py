@@ -5,7 +5,8 @@ deployment without ``ECAP_API_JWT_SECRET`` fails here, with advice) and every ro
 checked to have an entry in the role→route matrix (``web.api.access``): a route nobody
 thought about cannot be reached. At start-up the lifespan opens the asyncpg pool and Redis
 and checks that the database has every migration, reads the gold tables' snapshot and starts
-checking them for a new version (``web.api.gold``).
+checking them for a new version (``web.api.gold``), and starts reading the live KPIs from
+``analytics-results`` when a broker is configured (``web.api.live``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,26 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.routing import APIRoute, iter_route_contexts
 from redis.asyncio import Redis
 
-from ecap import auth, db, metrics, services
+from ecap import auth, db, metrics, services, topics
 from ecap.db.migrate import pending, pending_advice
+from ecap.kafka.broadcast import BroadcastReader
 from ecap.settings import Settings, get_settings
 from spark_jobs.lake import Lake
 from web.api import access, problems
 from web.api.gold import POLL_SECONDS, GoldLake
-from web.api.routes import audit, cases, churn, clv, cohorts, customers, health, revenue, segments
+from web.api.live import LiveKpis
+from web.api.routes import (
+    audit,
+    cases,
+    churn,
+    clv,
+    cohorts,
+    customers,
+    health,
+    kpis,
+    revenue,
+    segments,
+)
 from web.api.routes import auth as auth_routes
 from web.api.routes import metrics as metrics_routes
 from web.api.security import guard
@@ -99,16 +113,24 @@ def create_app(
             redis = _redis(settings)
             gold = GoldLake(Lake.at(settings.lake_root), poll_seconds=gold_poll_seconds)
             await asyncio.to_thread(gold.refresh)
+            kafka = _kafka(settings)
+            live_kpis = LiveKpis() if kafka else None
             app.state.api = ApiState(
-                settings, pool, redis, _kafka(settings), jwt_key, scrape_token, gold
+                settings, pool, redis, kafka, jwt_key, scrape_token, gold, live_kpis
             )
-            watching = asyncio.create_task(gold.watch(), name="gold-snapshot")
+            tasks = [asyncio.create_task(gold.watch(), name="gold-snapshot")]
+            if kafka and live_kpis:
+                reader = BroadcastReader(
+                    kafka, [topics.ANALYTICS_RESULTS], live_kpis.handle, client_id="ecap-api-kpis"
+                )
+                tasks.append(asyncio.create_task(reader.run(), name="live-kpis"))
             try:
                 yield
             finally:
-                watching.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watching
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 if redis is not None:
                     await redis.aclose()
         finally:
@@ -137,6 +159,7 @@ def create_app(
         churn.router,
         cohorts.router,
         revenue.router,
+        kpis.router,
     ):
         app.include_router(router, prefix=access.PREFIX)
     problems.install(app)

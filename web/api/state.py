@@ -1,7 +1,7 @@
 """What the API's routes share, opened once per process by the app's lifespan.
 
 Routes take these through FastAPI dependencies (:func:`api_state`, :func:`connection`,
-:func:`gold_tables`), so a later source (the live KPIs) joins as one more field here and
+:func:`gold_tables`), so a later source joins as one more field here and
 one more dependency, not as a global.
 
 :func:`gold_tables` is the data-version dependency: it pins the gold tables a route reads
@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from ecap.settings import Settings
 from web.api.gold import GoldLake, View, etag
+from web.api.live import LiveKpis
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class ApiState:
     """The workers' bearer token (``ECAP_API_TOKEN``), which Prometheus sends."""
     gold: GoldLake
     """The gold tables' in-memory snapshot, refreshed on the lifespan."""
+    live: LiveKpis | None
+    """The live KPIs read from ``analytics-results``; None when no broker is configured."""
 
 
 def api_state(request: Request) -> ApiState:
