@@ -156,6 +156,20 @@ def test_customers_without_a_figure_sort_last_and_are_paged_through(api: Api) ->
     )
 
 
+def test_keyset_pages_run_through_customers_without_a_figure(api: Api) -> None:
+    whole = get(api, "/customers", sort="churn_probability", limit=1000)["items"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"sort": "churn_probability", "limit": 41}
+        body = get(api, "/customers", **params, **({"cursor": cursor} if cursor else {}))
+        seen += [item["customer_id"] for item in body["items"]]
+        cursor = body["next"]
+        if cursor is None:
+            break
+    assert seen == [item["customer_id"] for item in whole]
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
