@@ -123,6 +123,7 @@ def create_app(
                 reader = BroadcastReader(
                     kafka, [topics.ANALYTICS_RESULTS], live_kpis.handle, client_id="ecap-api-kpis"
                 )
+                live_kpis.loaded = reader.caught_up
                 tasks.append(asyncio.create_task(reader.run(), name="live-kpis"))
             try:
                 yield

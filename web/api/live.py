@@ -11,6 +11,7 @@ memory holds about two hours of windows however long the topic is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,13 +48,18 @@ class LiveKpis:
         self._results: dict[Key, AnalyticsResult] = {}
         self._newest_end: dict[WindowKind, datetime] = {}
         self._since_prune = 0
-        self.caught_up = False
-        """True once the records that were on the topic when the reader started are in."""
+        self._newest: AnalyticsResult | None = None
+        self.loaded = asyncio.Event()
+        """Set once the records that were on the topic when the reader started are in: the
+        reader's ``caught_up``."""
         self.rejected = 0
         """Records that were not valid ``AnalyticsResult`` events (skipped, counted)."""
 
+    @property
+    def caught_up(self) -> bool:
+        return self.loaded.is_set()
+
     def handle(self, record: ConsumerRecord[bytes, bytes], caught_up: bool) -> None:
-        self.caught_up = self.caught_up or caught_up
         if record.value is None:
             return
         try:
@@ -72,6 +78,8 @@ class LiveKpis:
             result.dimension_value,
         )
         self._results[key] = result
+        if self._newest is None or result.computed_at > self._newest.computed_at:
+            self._newest = result
         newest = self._newest_end.get(result.window)
         if newest is None or result.window_end > newest:
             self._newest_end[result.window] = result.window_end
@@ -125,5 +133,6 @@ class LiveKpis:
             key=lambda r: (r.metric, r.dimension_value),
         )
 
-    def metrics(self) -> list[str]:
-        return sorted({key[0] for key in list(self._results)})
+    def newest(self) -> list[AnalyticsResult]:
+        """The record computed last, if any."""
+        return [self._newest] if self._newest else []

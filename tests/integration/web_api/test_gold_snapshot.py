@@ -129,6 +129,22 @@ def test_a_version_the_table_never_had_is_404(api: Api) -> None:
     assert response.json()["errors"][0]["field"] == "query.version"
 
 
+def test_health_shows_the_versions_served(api: Api, lake_copy: Lake) -> None:
+    gold = api.client.get("/api/v1/health", headers=api.as_role(Role.ANALYST)).json()["gold"]
+    expected = {name: DeltaTable(lake_copy.gold(name)).version() for name in tables_built()}
+    assert (gold["versions"], gold["missing"]) == (expected, [])
+
+
+def tables_built() -> list[str]:
+    return [
+        tables.RFM,
+        tables.CLV,
+        tables.CHURN_SCORES,
+        tables.COHORT_RETENTION,
+        tables.DAILY_REVENUE,
+    ]
+
+
 def test_a_lake_without_gold_tables_is_503_saying_run_make_spark_all(
     users: str, redis_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:

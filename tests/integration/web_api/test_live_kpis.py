@@ -131,3 +131,13 @@ def test_the_funnel_converts_step_to_step(published: Api) -> None:
 def test_no_record_yet_gives_no_freshness(published: Api) -> None:
     body = get(published, "/kpis/timeseries", metric="never_published")
     assert (body["points"], body["freshness"]["age_seconds"]) == ([], None)
+
+
+def test_health_shows_the_newest_kpi_record(published: Api) -> None:
+    live = published.client.get("/api/v1/health", headers=published.as_role(Role.ANALYST)).json()[
+        "live_kpis"
+    ]
+    assert (live["newest"], live["caught_up"]) == (
+        COMPUTED.isoformat(),
+        True,
+    )
