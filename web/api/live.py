@@ -55,6 +55,10 @@ class LiveKpis:
         self.rejected = 0
         """Records that were not valid ``AnalyticsResult`` events (skipped, counted)."""
 
+    def __len__(self) -> int:
+        """Records kept."""
+        return len(self._results)
+
     @property
     def caught_up(self) -> bool:
         return self.loaded.is_set()
