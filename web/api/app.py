@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -48,6 +49,7 @@ from web.api.security import guard
 from web.api.state import ApiState, NotModified, not_modified
 
 POOL_SIZE = 10
+log = logging.getLogger(__name__)
 
 
 class RouteWithoutAccess(RuntimeError):
@@ -119,12 +121,14 @@ def create_app(
                 settings, pool, redis, kafka, jwt_key, scrape_token, gold, live_kpis
             )
             tasks = [asyncio.create_task(gold.watch(), name="gold-snapshot")]
-            if kafka and live_kpis:
+            if kafka is not None and live_kpis is not None:
                 reader = BroadcastReader(
                     kafka, [topics.ANALYTICS_RESULTS], live_kpis.handle, client_id="ecap-api-kpis"
                 )
                 live_kpis.loaded = reader.caught_up
                 tasks.append(asyncio.create_task(reader.run(), name="live-kpis"))
+            for task in tasks:
+                task.add_done_callback(_report_failure)
             try:
                 yield
             finally:
@@ -169,6 +173,12 @@ def create_app(
     app.middleware("http")(_measure)
     _check_matrix(app)
     return app
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """A background task that ended with an error is logged at once, not at exit."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
 
 
 async def _measure(
