@@ -165,3 +165,14 @@ async def count_by_transaction(conn: asyncpg.Connection) -> dict[str, int]:
 async def all_alerts(conn: asyncpg.Connection) -> list[Case]:
     rows = await conn.fetch(f"SELECT {CASE_COLUMNS} FROM fraud_cases ORDER BY case_id")
     return [Case.from_row(row) for row in rows]
+
+
+async def cases_of_user(conn: asyncpg.Connection, user_id: str, limit: int) -> list[Case]:
+    """A user's cases (one per alert), newest first."""
+    rows = await conn.fetch(
+        f"SELECT {CASE_COLUMNS} FROM fraud_cases WHERE user_id = $1 "
+        "ORDER BY detection_time DESC, case_id DESC LIMIT $2",
+        user_id,
+        limit,
+    )
+    return [Case.from_row(row) for row in rows]

@@ -16,6 +16,8 @@ PREFIX = API_PREFIX
 OPEN: frozenset[Role] | None = None
 """No credentials needed."""
 EVERYONE = frozenset(Role)
+ANALYSTS = frozenset(Role)
+"""Analytics reads: analyst and every role above."""
 CASE_WORKERS = frozenset({Role.INVESTIGATOR, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
 
@@ -33,6 +35,18 @@ MATRIX: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/cases/{case_id}/notes"): CASE_WORKERS,
     ("POST", "/cases/{case_id}/verdict"): CASE_WORKERS,
     ("GET", "/audit"): ADMINS,
+    ("GET", "/customers"): ANALYSTS,
+    ("GET", "/customers/{customer_id}"): ANALYSTS,
+    ("GET", "/segments"): ANALYSTS,
+    ("GET", "/clv/distribution"): ANALYSTS,
+    ("GET", "/clv/top"): ANALYSTS,
+    ("GET", "/churn/at-risk"): ANALYSTS,
+    ("GET", "/churn/model"): ANALYSTS,
+    ("GET", "/cohorts"): ANALYSTS,
+    ("GET", "/revenue"): ANALYSTS,
+    ("GET", "/kpis/current"): ANALYSTS,
+    ("GET", "/kpis/timeseries"): ANALYSTS,
+    ("GET", "/kpis/funnel"): ANALYSTS,
 }
 
 SCRAPE_TOKEN_ROUTES = frozenset({("GET", "/metrics"), ("GET", "/health")})

@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from ecap.credentials import Role, hash_password
 from ecap.db import users
 from ecap.db.cases import insert_alerts
 from ecap.events import FraudAlert
+from ecap.generator import history
 from ecap.kafka import admin
 from ecap.settings import Settings
+from spark_jobs.cli import app as spark_app
+from spark_jobs.lake import Lake
 from web.api.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -71,13 +79,10 @@ class Api:
         return asyncio.run(sql(self.dsn, query, *args))
 
 
-@pytest.fixture(scope="module")
-def api(
-    database: str, redis_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Api]:
-    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
+def add_users(database: str) -> None:
+    """The users of :data:`USERS`, with :data:`PASSWORD`."""
 
-    async def add_users() -> None:
+    async def work() -> None:
         conn = await asyncpg.connect(database)
         try:
             for name, role in USERS.items():
@@ -85,19 +90,38 @@ def api(
         finally:
             await conn.close()
 
-    asyncio.run(add_users())
-    settings = Settings(
-        home=tmp_path_factory.mktemp("api-home"),
+    asyncio.run(work())
+
+
+@contextmanager
+def serve(
+    database: str, redis_url: str, kafka_bootstrap: str, home: Path, **settings: Any
+) -> Iterator[Api]:
+    """The app on these services (its lifespan runs), ``settings`` overriding the rest;
+    ``gold_poll_seconds`` is passed to ``create_app``."""
+    poll = settings.pop("gold_poll_seconds", 5.0)
+    chosen = Settings(
+        home=home,
         postgres_dsn=database,
         redis_url=redis_url,
         kafka_bootstrap=kafka_bootstrap,
         api_jwt_secret="a-test-signing-key-of-more-than-32-characters",  # type: ignore[arg-type]
         # The other behaviours' tests make hundreds of calls a minute per user;
         # test_rate_limits.py tests the limits.
-        api_rate_limits={role.value: "100000/minute" for role in Role},
+        **{"api_rate_limits": {role.value: "100000/minute" for role in Role}, **settings},
     )
-    with TestClient(create_app(settings)) as client:
-        yield Api(client, database, settings)
+    with TestClient(create_app(chosen, gold_poll_seconds=poll)) as client:
+        yield Api(client, database, chosen)
+
+
+@pytest.fixture(scope="module")
+def api(
+    database: str, redis_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
+    add_users(database)
+    with serve(database, redis_url, kafka_bootstrap, tmp_path_factory.mktemp("api-home")) as api:
+        yield api
 
 
 def alert(n: int, priority: str = "HIGH") -> FraudAlert:
@@ -163,3 +187,59 @@ def cases(api: Api) -> Cases:
         "RESTART IDENTITY"
     )
     return Cases(api.dsn)
+
+
+# --- a small lake written by the real Spark chain ---
+
+END = datetime(2026, 11, 27, 8, tzinfo=UTC)
+WEEKLY_START = datetime(2026, 6, 1, 10, tzinfo=UTC)
+
+
+def _hand_made(schema: pa.Schema) -> pa.Table:
+    """ "h-weekly" buys 40 EUR of books costing 25 every week from June 1 (26 orders);
+    "h-once" bought 500 EUR of toys costing 100 once, on November 20."""
+    rows: list[dict[str, Any]] = [
+        {
+            "order_id": f"hw-{k}",
+            "customer_id": "h-weekly",
+            "order_time": WEEKLY_START + timedelta(days=7 * k),
+            "amount": 40.0,
+            "currency": "EUR",
+            "type": "purchase",
+            "category": "books",
+            "region": "EMEA",
+            "cost": 25.0,
+        }
+        for k in range(26)
+    ]
+    rows.append(
+        {
+            "order_id": "ho-1",
+            "customer_id": "h-once",
+            "order_time": datetime(2026, 11, 20, 10, tzinfo=UTC),
+            "amount": 500.0,
+            "currency": "EUR",
+            "type": "purchase",
+            "category": "toys",
+            "region": "NA",
+            "cost": 100.0,
+        }
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@pytest.fixture(scope="session")
+def gold_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """A lake written by ``all --orders`` on 300 generated customers over two years (seed
+    11) and the two of :func:`_hand_made`; read it, never write it (copy it first)."""
+    folder = tmp_path_factory.mktemp("gold")
+    generated = history.to_table(
+        history.generate(history.HistoryConfig(300, 730, seed=11, end=END))
+    )
+    generated = generated.append_column("cost", pa.nulls(len(generated), pa.float64()))
+    path = folder / "orders.parquet"
+    pq.write_table(pa.concat_tables([generated, _hand_made(generated.schema)]), path)
+    lake = Lake.at(folder / "lake")
+    result = CliRunner().invoke(spark_app, ["all", "--orders", str(path), "--lake", lake.root])
+    assert result.exit_code == 0, result.output
+    return lake

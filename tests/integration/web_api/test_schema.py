@@ -9,17 +9,21 @@ failure is reported, not just the first."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import Case
 from schemathesis.checks import ignored_auth, positive_data_acceptance
 
 from ecap.credentials import Role
+from ecap.kafka import admin
+from spark_jobs.lake import Lake
 
-from .conftest import Api, Cases, alert
+from .conftest import Api, Cases, add_users, alert, serve
 
 EXAMPLES_PER_OPERATION = 30
 NOT_HERE = [ignored_auth, positive_data_acceptance]
@@ -32,6 +36,22 @@ NOT_HERE = [ignored_auth, positive_data_acceptance]
   the right type can name something that does not exist: an assignee who is no user, a
   cursor this API did not make. Those are a 422 naming the field, by design (docs/api.md,
   Errors); the schema cannot list the users."""
+
+
+@pytest.fixture(scope="module")
+def api(
+    database: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    gold_lake: Lake,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Api]:
+    """The app with data loaded: the lake the real jobs wrote, cases in PostgreSQL."""
+    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
+    add_users(database)
+    home = tmp_path_factory.mktemp("api-home")
+    with serve(database, redis_url, kafka_bootstrap, home, lake_uri=gold_lake.root) as served:
+        yield served
 
 
 def test_every_operation_answers_as_its_schema_says(api: Api, cases: Cases) -> None:

@@ -3,6 +3,9 @@ credentials (any role, or the scrape token), each dependency's state too.
 
 PostgreSQL down is ``down`` (503): no route but this one can answer. Redis or the broker
 down is ``degraded`` (200): cases can still be read and worked, verdicts not published.
+With credentials the answer also shows the gold snapshot (each table's version, the tables
+not built yet) and the live KPIs' freshness; neither changes the status word, since a
+fresh install has no gold tables and a quiet shop publishes no KPI.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ecap import services
+from web.api.gold import GOLD_TABLES
+from web.api.live import freshness
 from web.api.problems import Problem
 from web.api.security import authenticate, scrape_token_sent
 from web.api.state import ApiState, api_state
@@ -72,4 +77,26 @@ async def health(request: Request) -> JSONResponse:
     if await _with_credentials(request):
         body["dependencies"] = checks
         body["reporting_timezone"] = state.settings.reporting_timezone
+        body["gold"] = _gold(state)
+        body["live_kpis"] = _live(state)
     return JSONResponse(body, status_code=code)
+
+
+def _gold(state: ApiState) -> dict[str, Any]:
+    versions = dict(state.gold.snapshot.versions)
+    return {
+        "lake": state.gold.lake.root,
+        "versions": versions,
+        "missing": [name for name in GOLD_TABLES if name not in versions],
+    }
+
+
+def _live(state: ApiState) -> dict[str, Any]:
+    if state.live is None:
+        return {"state": "not configured"}
+    newest = freshness(state.live.newest())
+    return {
+        "caught_up": state.live.caught_up,
+        "newest": newest.newest.isoformat() if newest.newest else None,
+        "age_seconds": newest.age_seconds,
+    }
