@@ -243,3 +243,20 @@ def gold_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     result = CliRunner().invoke(spark_app, ["all", "--orders", str(path), "--lake", lake.root])
     assert result.exit_code == 0, result.output
     return lake
+
+
+@pytest.fixture(scope="module")
+def gold_api(
+    database: str,
+    redis_url: str,
+    kafka_bootstrap: str,
+    gold_lake: Lake,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Api]:
+    """The app with data loaded: the lake the real jobs wrote (:func:`gold_lake`), the
+    users of :data:`USERS`, the catalog topics; a module takes it as its ``api``."""
+    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
+    add_users(database)
+    home = tmp_path_factory.mktemp("api-home")
+    with serve(database, redis_url, kafka_bootstrap, home, lake_uri=gold_lake.root) as served:
+        yield served

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +19,13 @@ from ecap.db.cases import insert_alerts
 from spark_jobs import lake as tables
 from spark_jobs.lake import Lake
 
-from .conftest import Api, add_users, alert, serve
+from .conftest import Api, alert
 
 
 @pytest.fixture(scope="module")
-def api(
-    database: str,
-    redis_url: str,
-    kafka_bootstrap: str,
-    gold_lake: Lake,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Api]:
-    add_users(database)
-    home = tmp_path_factory.mktemp("api-home")
-    with serve(database, redis_url, kafka_bootstrap, home, lake_uri=gold_lake.root) as served:
-        yield served
+def api(gold_api: Api) -> Api:
+    """The app over the gold lake (conftest's ``gold_api``)."""
+    return gold_api
 
 
 def sql(lake: Lake, query: str, *names: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ failure is reported, not just the first."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,10 +19,8 @@ from schemathesis import Case
 from schemathesis.checks import ignored_auth, positive_data_acceptance
 
 from ecap.credentials import Role
-from ecap.kafka import admin
-from spark_jobs.lake import Lake
 
-from .conftest import Api, Cases, add_users, alert, serve
+from .conftest import Api, Cases, alert
 
 EXAMPLES_PER_OPERATION = 30
 NOT_HERE = [ignored_auth, positive_data_acceptance]
@@ -39,19 +36,9 @@ NOT_HERE = [ignored_auth, positive_data_acceptance]
 
 
 @pytest.fixture(scope="module")
-def api(
-    database: str,
-    redis_url: str,
-    kafka_bootstrap: str,
-    gold_lake: Lake,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Api]:
-    """The app with data loaded: the lake the real jobs wrote, cases in PostgreSQL."""
-    admin.create_topics(admin.admin_client(kafka_bootstrap), replication=1)
-    add_users(database)
-    home = tmp_path_factory.mktemp("api-home")
-    with serve(database, redis_url, kafka_bootstrap, home, lake_uri=gold_lake.root) as served:
-        yield served
+def api(gold_api: Api) -> Api:
+    """The app over the gold lake (conftest's ``gold_api``)."""
+    return gold_api
 
 
 def test_every_operation_answers_as_its_schema_says(api: Api, cases: Cases) -> None:
